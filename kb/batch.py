@@ -1,0 +1,232 @@
+"""Turn a batch of raw records into rows ready to insert, or refuse it with one line.
+
+Checks that need the database happen here, inside the write transaction that inserts the
+batch: vocabularies, unknown source/study/claim keys, duplicate ids and DOIs (within the
+batch and against what is stored). Nothing is written until the whole batch passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .bib import record_bibtex
+from .errors import DuplicateError, RecordError
+from .records import TABLES, record_label, validate
+from .vocab import FIELD_VOCABULARY, nearest
+
+PK = {"sources": "key", "studies": "id", "effects": "id", "claims": "id", "claim_links": "id"}
+
+#: (table, field) -> (referenced table, what to tell the user)
+REFERENCES = {
+    ("studies", "source_key"): ("sources", "add the source first (soc-kb import-bib FILE) or fix the key"),
+    ("claims", "source_key"): ("sources", "add the source first or fix the key"),
+    ("effects", "study_id"): ("studies", "add the study first or fix the id"),
+    ("claim_links", "claim_id"): ("claims", "add the claim first or fix the id"),
+    ("claim_links", "other_claim_id"): ("claims", "add the claim first or fix the id"),
+    ("claim_links", "study_id"): ("studies", "add the study first or fix the id"),
+}
+
+
+_SINGULAR = {"sources": "source", "studies": "study", "claims": "claim"}
+
+
+@dataclass
+class Batch:
+    """Validated rows per table, in insertion order, plus study–mechanism pairs."""
+
+    rows: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    labels: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    mechanisms: list[tuple[str, str]] = field(default_factory=list)
+
+    def count(self) -> dict[str, int]:
+        return {table: len(rows) for table, rows in self.rows.items() if rows}
+
+
+def prepare(store, records: dict[str, Iterable[dict]], where: str = "",
+            origins: dict[str, list[tuple[str, str]]] | None = None) -> Batch:
+    """Validate ``records`` (table -> raw dicts) against the models and the store.
+
+    ``origins`` gives, per table, the (file, position) each record came from, for messages.
+    """
+    batch = Batch()
+    try:
+        _validate_all(store, records, batch, origins or {})
+        _check_against_store(store, batch)
+    except RecordError as exc:
+        raise exc.located(where) from None
+    return batch
+
+
+def _validate_all(store, records, batch: Batch, origins: dict) -> None:
+    unknown = set(records) - set(TABLES)
+    if unknown:
+        raise RecordError(f"unknown table '{sorted(unknown)[0]}'",
+                          allowed="expected any of " + ", ".join(TABLES))
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for table in TABLES:
+        places = origins.get(table) or []
+        for index, raw in enumerate(records.get(table) or []):
+            label = record_label(table, index, raw, places[index] if index < len(places) else None)
+            row = _complete(store, table, validate(table, raw, label), now)
+            batch.rows[table].append(row)
+            batch.labels[table].append(label)
+    _collect_mechanisms(batch)
+
+
+def _complete(store, table: str, row: dict, now: str) -> dict:
+    if table == "sources":
+        if "bibtex" not in row:
+            row["bibtex"] = record_bibtex(row)
+        if row.get("authors") and "first_author" not in row:
+            row["first_author"] = row["authors"].split(" and ")[0].split(",")[0].strip()
+    elif table == "studies":
+        row.setdefault("added_at", now)
+        if store.curator:
+            row.setdefault("curator", store.curator)
+        row.setdefault("depth_class", depth_class_for(row.get("depth_top_cm"), row.get("depth_bottom_cm")))
+    elif table == "effects":
+        from .effects import complete_effect
+
+        row = complete_effect(row)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def depth_class_for(top: float | None, bottom: float | None) -> str | None:
+    """The depth class a sampled range falls in; None when the range is not given."""
+    if top is None or bottom is None:
+        return None
+    if bottom <= 0:
+        return "organic_layer"
+    if bottom <= 30:
+        return "topsoil"
+    if top >= 100:
+        return "deep_subsoil"
+    return "subsoil" if top >= 30 else "whole_profile"
+
+
+def _collect_mechanisms(batch: Batch) -> None:
+    for row in batch.rows["studies"]:
+        for mechanism in dict.fromkeys(row.pop("mechanisms", [])):
+            batch.mechanisms.append((row["id"], mechanism))
+
+
+def _check_against_store(store, batch: Batch) -> None:
+    _assign_effect_ids(store, batch)
+    _assign_link_ids(store, batch)
+    for table in TABLES:
+        _check_vocabularies(store, batch, table)
+        _check_duplicate_keys(store, batch, table)
+        _check_references(store, batch, table)
+    _check_mechanisms(store, batch)
+    _check_dois(store, batch)
+    _check_duplicate_links(store, batch)
+
+
+def _check_vocabularies(store, batch: Batch, table: str) -> None:
+    checks = [(f, vocab) for (t, f), vocab in FIELD_VOCABULARY.items() if t == table and f != "mechanisms"]
+    for row, label in zip(batch.rows[table], batch.labels[table], strict=True):
+        for name, vocab in checks:
+            if name in row:
+                check_term(store, vocab, row[name], table=table, record=label, field=name)
+
+
+def _check_mechanisms(store, batch: Batch) -> None:
+    labels = dict(zip((r["id"] for r in batch.rows["studies"]), batch.labels["studies"], strict=True))
+    for study_id, mechanism in batch.mechanisms:
+        check_term(store, "mechanisms", mechanism, table="studies", record=labels[study_id],
+                   field="mechanisms")
+
+
+def check_term(store, vocab: str, value: str, **where) -> None:
+    """Refuse a value that is not in a vocabulary, listing the allowed values and the nearest."""
+    allowed = store.vocabulary_names(vocab)
+    if value in allowed:
+        return
+    hint = nearest(vocab, value)
+    hint = hint if hint in allowed else None
+    suggestion = f"did you mean '{hint}'? " if hint else ""
+    raise RecordError(f"'{value}' is not an allowed value of {vocab}", value=value,
+                      allowed=f"{suggestion}allowed: {', '.join(allowed)}", **where)
+
+
+def _check_duplicate_keys(store, batch: Batch, table: str) -> None:
+    pk = PK[table]
+    seen: dict = {}
+    for row, label in zip(batch.rows[table], batch.labels[table], strict=True):
+        key = row.get(pk)
+        if key is None:
+            continue
+        if key in seen:
+            raise DuplicateError(f"'{key}' is repeated (also at {seen[key]})",
+                                 table=table, record=label, field=pk, value=key,
+                                 allowed="each record needs its own id")
+        seen[key] = label
+    stored = store.existing_keys(table, list(seen))
+    if stored:
+        key = next(k for k in seen if k in stored)
+        raise DuplicateError(f"'{key}' already exists ({table} '{key}' is stored)",
+                             table=table, record=seen[key], field=pk, value=key,
+                             allowed="choose another id, or update the stored record instead")
+
+
+def _check_references(store, batch: Batch, table: str) -> None:
+    for (t, name), (target, fix) in REFERENCES.items():
+        if t != table:
+            continue
+        wanted = {row[name] for row in batch.rows[table] if name in row}
+        known = {row[PK[target]] for row in batch.rows[target]} | store.existing_keys(target, list(wanted))
+        for row, label in zip(batch.rows[table], batch.labels[table], strict=True):
+            if name in row and row[name] not in known:
+                raise RecordError(f"'{row[name]}' is not a known {_SINGULAR[target]} key",
+                                  table=table, record=label, field=name, value=row[name], allowed=fix)
+
+
+def _check_dois(store, batch: Batch) -> None:
+    seen: dict[str, str] = {}
+    for row, label in zip(batch.rows["sources"], batch.labels["sources"], strict=True):
+        doi = row.get("doi")
+        if not doi:
+            continue
+        owner = seen.get(doi.lower()) or store.source_with_doi(doi)
+        if owner:
+            raise DuplicateError(f"DOI '{doi}' already belongs to source '{owner}'",
+                                 table="sources", record=label, field="doi", value=doi,
+                                 allowed="a work is entered once; cite the existing source key")
+        seen[doi.lower()] = row["key"]
+
+
+def _check_duplicate_links(store, batch: Batch) -> None:
+    seen = set()
+    for row, label in zip(batch.rows["claim_links"], batch.labels["claim_links"], strict=True):
+        ident = (row["claim_id"], row.get("study_id"), row.get("other_claim_id"), row["relation"])
+        if ident in seen or store.link_exists(*ident):
+            target = row.get("study_id") or row.get("other_claim_id")
+            raise DuplicateError(f"'{row['claim_id']}' is already linked to '{target}' as "
+                                 f"'{row['relation']}'", table="claim_links", record=label,
+                                 field="claim_id", allowed="a link is recorded once")
+        seen.add(ident)
+
+
+def _assign_effect_ids(store, batch: Batch) -> None:
+    """Effects without an id get ``<study_id>/e<n>``, numbered after those already stored."""
+    counters: dict[str, int] = {}
+    for row in batch.rows["effects"]:
+        if "id" in row:
+            continue
+        study = row["study_id"]
+        if study not in counters:
+            counters[study] = store.effect_count(study)
+        counters[study] += 1
+        row["id"] = f"{study}/e{counters[study]}"
+
+
+def _assign_link_ids(store, batch: Batch) -> None:
+    """Links without an id get the next free integers, so the batch knows its ids before insert."""
+    given = [row["id"] for row in batch.rows["claim_links"] if "id" in row]
+    next_id = max([store.max_link_id(), *given]) + 1
+    for row in batch.rows["claim_links"]:
+        if "id" not in row:
+            row["id"] = next_id
+            next_id += 1

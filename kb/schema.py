@@ -1,0 +1,185 @@
+"""The database schema and its migrations: the one place that creates or changes tables.
+
+Tables follow ``DESIGN.md``: vocabulary tables (with synonyms), ``sources``, ``studies``,
+``study_mechanisms``, ``effects``, ``claims``, ``claim_links`` and the ``changes`` audit.
+Foreign keys point every vocabulary field at its table, so SQLite refuses an unknown
+value even when a write bypasses the Python layer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlite_utils import Database, Migrations
+
+from .vocab import VOCABULARIES
+
+#: Columns of each record table, in order, with their SQLite types.
+COLUMNS: dict[str, dict[str, str]] = {
+    "sources": {
+        "key": "TEXT", "entry_type": "TEXT", "title": "TEXT", "authors": "TEXT",
+        "first_author": "TEXT", "year": "INTEGER", "journal": "TEXT", "volume": "TEXT",
+        "number": "TEXT", "pages": "TEXT", "publisher": "TEXT", "url": "TEXT", "doi": "TEXT",
+        "verification": "TEXT", "verified_from": "TEXT", "unverified_fields": "TEXT",
+        "note": "TEXT", "bibtex": "TEXT",
+    },
+    "studies": {
+        "id": "TEXT", "source_key": "TEXT", "study_type": "TEXT", "biome": "TEXT",
+        "ecosystem": "TEXT", "site": "TEXT", "country": "TEXT", "lat": "REAL", "lon": "REAL",
+        "elevation_m": "REAL", "mat_c": "REAL", "map_mm": "REAL",
+        "depth_top_cm": "REAL", "depth_bottom_cm": "REAL", "depth_class": "TEXT",
+        "warming_method": "TEXT", "warming_c": "REAL", "warming_medium": "TEXT",
+        "duration_years": "REAL", "start_year": "INTEGER", "soc_direction": "TEXT",
+        "respiration_direction": "TEXT", "summary": "TEXT", "evidence_quote": "TEXT",
+        "quote_location": "TEXT", "origin": "TEXT", "curator": "TEXT", "added_at": "TEXT",
+        "notes": "TEXT",
+    },
+    "study_mechanisms": {"study_id": "TEXT", "mechanism": "TEXT"},
+    "effects": {
+        "id": "TEXT", "study_id": "TEXT", "response": "TEXT", "period": "TEXT",
+        "depth_top_cm": "REAL", "depth_bottom_cm": "REAL", "warming_c": "REAL",
+        "duration_years": "REAL", "other_factors": "TEXT",
+        "mean_t": "REAL", "sd_t": "REAL", "n_t": "INTEGER",
+        "mean_c": "REAL", "sd_c": "REAL", "n_c": "INTEGER", "units": "TEXT",
+        "measure": "TEXT", "yi": "REAL", "vi": "REAL", "direction": "TEXT",
+        "variance_note": "TEXT", "source_location": "TEXT", "quality_flag": "TEXT",
+        "notes": "TEXT",
+    },
+    "claims": {
+        "id": "TEXT", "text": "TEXT", "section": "TEXT", "source_key": "TEXT",
+        "scope_biome": "TEXT", "scope_ecosystem": "TEXT", "scope_mechanism": "TEXT",
+        "scope_depth_class": "TEXT", "quote": "TEXT", "origin": "TEXT", "notes": "TEXT",
+    },
+    "claim_links": {
+        "id": "INTEGER", "claim_id": "TEXT", "study_id": "TEXT", "other_claim_id": "TEXT",
+        "relation": "TEXT", "quote": "TEXT", "note": "TEXT",
+    },
+}
+
+PRIMARY_KEYS = {"sources": "key", "studies": "id", "effects": "id", "claims": "id",
+                "claim_links": "id"}
+
+#: Full-text indexes: table -> columns (titles, summaries, quotes, claim texts).
+FTS_COLUMNS = {
+    "sources": ["title", "authors"],
+    "studies": ["summary", "evidence_quote", "site", "notes"],
+    "claims": ["text", "quote"],
+    "claim_links": ["quote", "note"],
+}
+
+_FK = "REFERENCES"
+
+
+def _vocab_ref(table: str) -> str:
+    return f'{_FK} "{table}"("name")'
+
+
+_DDL = f"""
+CREATE TABLE "sources" (
+  "key" TEXT PRIMARY KEY, "entry_type" TEXT NOT NULL, "title" TEXT, "authors" TEXT,
+  "first_author" TEXT, "year" INTEGER, "journal" TEXT, "volume" TEXT, "number" TEXT,
+  "pages" TEXT, "publisher" TEXT, "url" TEXT, "doi" TEXT,
+  "verification" TEXT CHECK ("verification" IN ('full', 'partial', 'none')),
+  "verified_from" TEXT, "unverified_fields" TEXT, "note" TEXT, "bibtex" TEXT NOT NULL
+);
+CREATE UNIQUE INDEX "idx_sources_doi" ON "sources"(lower("doi")) WHERE "doi" IS NOT NULL;
+CREATE TABLE "studies" (
+  "id" TEXT PRIMARY KEY, "source_key" TEXT {_FK} "sources"("key"),
+  "study_type" TEXT {_vocab_ref("study_types")}, "biome" TEXT {_vocab_ref("biomes")},
+  "ecosystem" TEXT {_vocab_ref("ecosystems")}, "site" TEXT, "country" TEXT,
+  "lat" REAL CHECK ("lat" BETWEEN -90 AND 90), "lon" REAL CHECK ("lon" BETWEEN -180 AND 180),
+  "elevation_m" REAL, "mat_c" REAL, "map_mm" REAL,
+  "depth_top_cm" REAL, "depth_bottom_cm" REAL, "depth_class" TEXT {_vocab_ref("depth_classes")},
+  "warming_method" TEXT {_vocab_ref("warming_methods")}, "warming_c" REAL,
+  "warming_medium" TEXT CHECK ("warming_medium" IN ('air', 'soil', 'air_and_soil')),
+  "duration_years" REAL, "start_year" INTEGER,
+  "soc_direction" TEXT NOT NULL {_vocab_ref("directions")},
+  "respiration_direction" TEXT {_vocab_ref("directions")},
+  "summary" TEXT, "evidence_quote" TEXT, "quote_location" TEXT, "origin" TEXT,
+  "curator" TEXT, "added_at" TEXT, "notes" TEXT
+);
+CREATE INDEX "idx_studies_source" ON "studies"("source_key");
+CREATE INDEX "idx_studies_biome" ON "studies"("biome");
+CREATE INDEX "idx_studies_ecosystem" ON "studies"("ecosystem");
+CREATE INDEX "idx_studies_type" ON "studies"("study_type");
+CREATE INDEX "idx_studies_direction" ON "studies"("soc_direction");
+CREATE INDEX "idx_studies_warming" ON "studies"("warming_c");
+CREATE TABLE "study_mechanisms" (
+  "study_id" TEXT NOT NULL {_FK} "studies"("id") ON DELETE CASCADE,
+  "mechanism" TEXT NOT NULL {_vocab_ref("mechanisms")},
+  PRIMARY KEY ("study_id", "mechanism")
+);
+CREATE INDEX "idx_study_mechanisms_mechanism" ON "study_mechanisms"("mechanism");
+CREATE TABLE "effects" (
+  "id" TEXT PRIMARY KEY, "study_id" TEXT NOT NULL {_FK} "studies"("id"),
+  "response" TEXT NOT NULL {_vocab_ref("responses")}, "period" TEXT,
+  "depth_top_cm" REAL, "depth_bottom_cm" REAL, "warming_c" REAL, "duration_years" REAL,
+  "other_factors" TEXT,
+  "mean_t" REAL, "sd_t" REAL CHECK ("sd_t" >= 0), "n_t" INTEGER CHECK ("n_t" >= 1),
+  "mean_c" REAL, "sd_c" REAL CHECK ("sd_c" >= 0), "n_c" INTEGER CHECK ("n_c" >= 1),
+  "units" TEXT, "measure" TEXT, "yi" REAL, "vi" REAL CHECK ("vi" > 0),
+  "direction" TEXT {_vocab_ref("directions")}, "variance_note" TEXT,
+  "source_location" TEXT, "quality_flag" TEXT, "notes" TEXT
+);
+CREATE INDEX "idx_effects_study" ON "effects"("study_id");
+CREATE INDEX "idx_effects_response" ON "effects"("response");
+CREATE TABLE "claims" (
+  "id" TEXT PRIMARY KEY, "text" TEXT NOT NULL, "section" TEXT,
+  "source_key" TEXT {_FK} "sources"("key"),
+  "scope_biome" TEXT {_vocab_ref("biomes")}, "scope_ecosystem" TEXT {_vocab_ref("ecosystems")},
+  "scope_mechanism" TEXT {_vocab_ref("mechanisms")},
+  "scope_depth_class" TEXT {_vocab_ref("depth_classes")},
+  "quote" TEXT, "origin" TEXT, "notes" TEXT
+);
+CREATE TABLE "claim_links" (
+  "id" INTEGER PRIMARY KEY, "claim_id" TEXT NOT NULL {_FK} "claims"("id"),
+  "study_id" TEXT {_FK} "studies"("id"), "other_claim_id" TEXT {_FK} "claims"("id"),
+  "relation" TEXT NOT NULL {_vocab_ref("link_relations")}, "quote" TEXT, "note" TEXT,
+  CHECK (("study_id" IS NULL) <> ("other_claim_id" IS NULL))
+);
+CREATE UNIQUE INDEX "idx_claim_links_unique" ON "claim_links"(
+  "claim_id", coalesce("study_id", ''), coalesce("other_claim_id", ''), "relation");
+CREATE INDEX "idx_claim_links_study" ON "claim_links"("study_id");
+CREATE INDEX "idx_claim_links_other" ON "claim_links"("other_claim_id");
+CREATE TABLE "changes" (
+  "id" INTEGER PRIMARY KEY, "table_name" TEXT NOT NULL, "record_key" TEXT NOT NULL,
+  "action" TEXT NOT NULL CHECK ("action" IN ('insert', 'update', 'delete')),
+  "before" TEXT, "after" TEXT, "who" TEXT, "at" TEXT NOT NULL
+);
+CREATE INDEX "idx_changes_record" ON "changes"("table_name", "record_key");
+"""
+
+migrations = Migrations("soc_kb")
+
+
+def _create_vocabularies(db: Database) -> None:
+    for table, terms in VOCABULARIES.items():
+        extras = sorted({key for term in terms for key in term.extra})
+        columns = {"name": str, "label": str, "description": str, "synonyms": str,
+                   "position": int} | {key: _extra_type(terms, key) for key in extras}
+        db[table].create(columns, pk="name", not_null={"label"})
+        db[table].insert_all(
+            {"name": t.name, "label": t.label, "description": t.description,
+             "synonyms": json.dumps(list(t.synonyms), ensure_ascii=False), "position": i,
+             **{key: t.extra.get(key) for key in extras}}
+            for i, t in enumerate(terms))
+
+
+def _extra_type(terms, key):
+    values = [t.extra.get(key) for t in terms if t.extra.get(key) is not None]
+    return float if values and all(isinstance(v, float) for v in values) else str
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    _create_vocabularies(db)
+    # statement by statement: executescript() would commit the migration's transaction
+    for statement in filter(str.strip, _DDL.split(";\n")):
+        db.execute(statement)
+    for table, columns in FTS_COLUMNS.items():
+        db[table].enable_fts(columns, create_triggers=True, tokenize="porter")
+
+
+def apply(db: Database) -> None:
+    """Bring a database to the current schema (idempotent)."""
+    migrations.apply(db)

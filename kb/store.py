@@ -1,0 +1,522 @@
+"""``KnowledgeBase``: the Python API over the SQLite store.
+
+Every connection has foreign keys on, a busy timeout and (for files) WAL; every write runs
+in one ``BEGIN IMMEDIATE`` transaction, so a batch lands whole or not at all and two
+writers queue instead of failing. Updates and removals are recorded in ``changes``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlite_utils import Database
+
+from . import schema
+from .batch import PK, Batch, check_term, prepare
+from .bib import format_reference, read_bib_file
+from .errors import DependencyError, KBError, NotFoundError, RecordError
+from .query import StudyFilter, Where, as_list, study_conditions
+from .records import TABLES, validate
+
+BUSY_TIMEOUT_MS = 60_000
+
+#: table -> (dependent table, its column pointing here)
+DEPENDENTS = {
+    "sources": [("studies", "source_key"), ("claims", "source_key")],
+    "studies": [("effects", "study_id"), ("claim_links", "study_id")],
+    "claims": [("claim_links", "claim_id"), ("claim_links", "other_claim_id")],
+    "effects": [],
+    "claim_links": [],
+}
+
+_STUDY_COLUMNS = """s.*, src.first_author AS first_author, src.year AS year,
+  src.title AS source_title, src.doi AS doi,
+  (SELECT group_concat(mechanism, ';') FROM study_mechanisms m WHERE m.study_id = s.id) AS mechanisms"""
+
+
+class KnowledgeBase:
+    """The SOC–warming evidence knowledge base stored in one SQLite file.
+
+    ``KnowledgeBase(path)`` opens ``path``, creating it from the shipped seed (the review's
+    sources, studies and claims) when the file does not exist; ``seed=False`` creates an
+    empty one. ``":memory:"`` gives a private in-memory base.
+    """
+
+    def __init__(self, path: str | os.PathLike = "soc-kb.db", *, seed: bool = True,
+                 curator: str | None = None):
+        self.path = str(path)
+        self.curator = curator
+        self.who = curator or _user()
+        is_new = self.path == ":memory:" or not Path(self.path).exists()
+        self.db = Database(self.path) if self.path != ":memory:" else Database(memory=True)
+        self._configure()
+        self._vocab_cache: dict[str, list[str]] = {}
+        with self.write():
+            schema.apply(self.db)
+            if is_new and seed and self._is_empty():
+                from .seed import load_seed
+
+                load_seed(self)
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _configure(self) -> None:
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self):
+        """One immediate transaction (nested calls join the outer one)."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def counts(self) -> dict[str, int]:
+        """How many records each table holds."""
+        return {t: self.db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
+
+    def _is_empty(self) -> bool:
+        return not any(self.db.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() for t in TABLES)
+
+    # -- lookups used by validation -----------------------------------------------------
+
+    def vocabulary_names(self, vocabulary: str) -> list[str]:
+        if vocabulary not in self._vocab_cache:
+            rows = self.db.execute(f'SELECT name FROM "{vocabulary}" ORDER BY position, name')
+            self._vocab_cache[vocabulary] = [r[0] for r in rows]
+        return self._vocab_cache[vocabulary]
+
+    def existing_keys(self, table: str, keys: list) -> set:
+        found, pk = set(), PK[table]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.db.execute(f'SELECT "{pk}" FROM "{table}" WHERE "{pk}" IN ({marks})', chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    def source_with_doi(self, doi: str) -> str | None:
+        row = self.db.execute("SELECT key FROM sources WHERE lower(doi) = lower(?)", [doi]).fetchone()
+        return row[0] if row else None
+
+    def link_exists(self, claim_id, study_id, other_claim_id, relation) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM claim_links WHERE claim_id = ? AND coalesce(study_id, '') = ? "
+            "AND coalesce(other_claim_id, '') = ? AND relation = ?",
+            [claim_id, study_id or "", other_claim_id or "", relation]).fetchone()
+        return row is not None
+
+    def max_link_id(self) -> int:
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM claim_links").fetchone()[0]
+
+    def effect_count(self, study_id: str) -> int:
+        return self.db.execute("SELECT count(*) FROM effects WHERE study_id = ?", [study_id]).fetchone()[0]
+
+    # -- adding -------------------------------------------------------------------------
+
+    def add_records(self, records: dict[str, list[dict]], where: str = "", progress=None,
+                    origins: dict | None = None) -> dict[str, int]:
+        """Add a batch (table -> list of records) in one transaction; return counts per table.
+
+        All records are validated first; one bad record refuses the whole batch with a
+        :class:`~kb.errors.RecordError` and nothing is written.
+        """
+        with self.write():
+            batch = prepare(self, records, where, origins)
+            self._insert(batch, progress)
+        return batch.count()
+
+    def add_source(self, record: dict) -> str:
+        return self._add_one("sources", record)
+
+    def add_study(self, record: dict) -> str:
+        return self._add_one("studies", record)
+
+    def add_effect(self, record: dict) -> str:
+        return self._add_one("effects", record)
+
+    def add_claim(self, record: dict) -> str:
+        return self._add_one("claims", record)
+
+    def add_link(self, record: dict) -> int:
+        return self._add_one("claim_links", record)
+
+    def add_sources(self, records: list[dict]) -> int:
+        return self.add_records({"sources": records}).get("sources", 0)
+
+    def add_studies(self, records: list[dict]) -> int:
+        return self.add_records({"studies": records}).get("studies", 0)
+
+    def add_effects(self, records: list[dict]) -> int:
+        return self.add_records({"effects": records}).get("effects", 0)
+
+    def add_claims(self, records: list[dict]) -> int:
+        return self.add_records({"claims": records}).get("claims", 0)
+
+    def add_links(self, records: list[dict]) -> int:
+        return self.add_records({"claim_links": records}).get("claim_links", 0)
+
+    def _add_one(self, table: str, record: dict):
+        with self.write():
+            batch = prepare(self, {table: [record]})
+            self._insert(batch)
+            return batch.rows[table][0][PK[table]]
+
+    def _insert(self, batch: Batch, progress=None) -> None:
+        for table in TABLES:
+            rows = batch.rows[table]
+            if rows:
+                self._insert_rows(table, rows, progress)
+            if table == "studies" and batch.mechanisms:
+                self.db.conn.executemany(
+                    "INSERT INTO study_mechanisms (study_id, mechanism) VALUES (?, ?)", batch.mechanisms)
+
+    def _insert_rows(self, table: str, rows: list[dict], progress=None) -> None:
+        columns = list(schema.COLUMNS[table])
+        marks = ", ".join("?" * len(columns))
+        sql = f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({marks})'
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start:start + 1000]
+            self.db.conn.executemany(sql, [[r.get(c) for c in columns] for r in chunk])
+            self._audit_inserts(table, chunk)
+            if progress:
+                progress(len(chunk))
+
+    def _audit_inserts(self, table: str, rows: list[dict]) -> None:
+        at = _now()
+        pk = PK[table]
+        self.db.conn.executemany(
+            "INSERT INTO changes (table_name, record_key, action, before, after, who, at) "
+            "VALUES (?, ?, 'insert', NULL, ?, ?, ?)",
+            [(table, str(r.get(pk)), _json(r), self.who, at) for r in rows])
+
+    # -- reading one record -------------------------------------------------------------
+
+    def get(self, table: str, key) -> dict:
+        """One stored record as a dict (studies include their ``mechanisms`` list)."""
+        if table not in PK:
+            raise KBError(f"unknown table '{table}'; expected one of {', '.join(PK)}")
+        row = self.db.execute(f'SELECT * FROM "{table}" WHERE "{PK[table]}" = ?', [key]).fetchone()
+        if row is None:
+            raise NotFoundError(f"{table}: no record with {PK[table]} '{key}'")
+        record = dict(zip(schema.COLUMNS[table], row, strict=False))
+        if table == "studies":
+            record["mechanisms"] = self._mechanisms(key)
+        return record
+
+    def study(self, study_id: str) -> dict:
+        return self.get("studies", study_id)
+
+    def _mechanisms(self, study_id: str) -> list[str]:
+        rows = self.db.execute("SELECT mechanism FROM study_mechanisms WHERE study_id = ? "
+                               "ORDER BY mechanism", [study_id])
+        return [r[0] for r in rows]
+
+    # -- updating -----------------------------------------------------------------------
+
+    def update(self, table: str, key, changes: dict) -> dict:
+        """Change some fields of a stored record (validated as a whole); return the new record."""
+        with self.write():
+            before = self.get(table, key)
+            if PK[table] in changes and changes[PK[table]] != key:
+                raise RecordError("the key of a stored record cannot change; add a new record "
+                                  "and remove this one", table=table, record=str(key), field=PK[table])
+            after = {k: v for k, v in {**before, **changes}.items() if v is not None}
+            clean = self._validated_update(table, key, after)
+            self._write_update(table, key, clean)
+            self._audit(table, key, "update", before, self.get(table, key))
+        return self.get(table, key)
+
+    def _validated_update(self, table: str, key, record: dict) -> dict:
+        from .batch import _check_references, _check_vocabularies, _collect_mechanisms, _complete
+
+        label = f"'{key}'"
+        clean = _complete(self, table, validate(table, record, label), _now())
+        batch = Batch()
+        batch.rows[table], batch.labels[table] = [clean], [label]
+        _collect_mechanisms(batch)
+        _check_vocabularies(self, batch, table)
+        _check_references(self, batch, table)
+        for _, mechanism in batch.mechanisms:
+            check_term(self, "mechanisms", mechanism, table=table, record=label, field="mechanisms")
+        clean["mechanisms"] = [m for _, m in batch.mechanisms]
+        return clean
+
+    def _write_update(self, table: str, key, record: dict) -> None:
+        columns = [c for c in schema.COLUMNS[table] if c != PK[table]]
+        assignments = ", ".join(f'"{c}" = ?' for c in columns)
+        self.db.execute(f'UPDATE "{table}" SET {assignments} WHERE "{PK[table]}" = ?',
+                        [record.get(c) for c in columns] + [key])
+        if table == "studies":
+            self.db.execute("DELETE FROM study_mechanisms WHERE study_id = ?", [key])
+            self.db.conn.executemany("INSERT INTO study_mechanisms VALUES (?, ?)",
+                                     [(key, m) for m in record["mechanisms"]])
+
+    def update_source(self, key: str, **changes) -> dict:
+        return self.update("sources", key, changes)
+
+    def update_study(self, study_id: str, **changes) -> dict:
+        return self.update("studies", study_id, changes)
+
+    def update_effect(self, effect_id: str, **changes) -> dict:
+        return self.update("effects", effect_id, changes)
+
+    def update_claim(self, claim_id: str, **changes) -> dict:
+        return self.update("claims", claim_id, changes)
+
+    def update_link(self, link_id: int, **changes) -> dict:
+        return self.update("claim_links", link_id, changes)
+
+    # -- removing -----------------------------------------------------------------------
+
+    def remove(self, table: str, key, cascade: bool = False) -> int:
+        """Remove a record; refuse if others depend on it unless ``cascade``. Returns rows removed."""
+        with self.write():
+            self.get(table, key)
+            dependents = self._dependents(table, key)
+            if dependents and not cascade:
+                listed = ", ".join(f"{len(keys)} {t}" for t, keys in dependents.items())
+                raise DependencyError(f"{table[:-1] if table != 'studies' else 'study'} '{key}' is "
+                                      f"referenced by {listed}; remove those first or pass "
+                                      "cascade=True (--cascade)")
+            removed = sum(self.remove(t, k, cascade=True) for t, keys in dependents.items() for k in keys)
+            before = self.get(table, key)
+            self.db.execute(f'DELETE FROM "{table}" WHERE "{PK[table]}" = ?', [key])
+            self._audit(table, key, "delete", before, None)
+        return removed + 1
+
+    def _dependents(self, table: str, key) -> dict[str, list]:
+        found: dict[str, list] = {}
+        for dependent, column in DEPENDENTS[table]:
+            rows = self.db.execute(f'SELECT "{PK[dependent]}" FROM "{dependent}" WHERE "{column}" = ?', [key])
+            keys = [r[0] for r in rows if r[0] not in found.get(dependent, [])]
+            if keys:
+                found.setdefault(dependent, []).extend(keys)
+        return found
+
+    def remove_source(self, key: str, cascade: bool = False) -> int:
+        return self.remove("sources", key, cascade)
+
+    def remove_study(self, study_id: str, cascade: bool = False) -> int:
+        return self.remove("studies", study_id, cascade)
+
+    def remove_effect(self, effect_id: str) -> int:
+        return self.remove("effects", effect_id)
+
+    def remove_claim(self, claim_id: str, cascade: bool = False) -> int:
+        return self.remove("claims", claim_id, cascade)
+
+    def remove_link(self, link_id: int) -> int:
+        return self.remove("claim_links", link_id)
+
+    def _audit(self, table: str, key, action: str, before: dict | None, after: dict | None) -> None:
+        self.db.execute(
+            "INSERT INTO changes (table_name, record_key, action, before, after, who, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [table, str(key), action, _json(before), _json(after), self.who, _now()])
+
+    # -- queries ------------------------------------------------------------------------
+
+    def studies(self, limit: int | None = None, **filters) -> pd.DataFrame:
+        """Studies matching the filters (see :class:`~kb.query.StudyFilter`), with citation columns."""
+        where = study_conditions(self, _filter(filters))
+        sql = (f"SELECT {_STUDY_COLUMNS} FROM studies s LEFT JOIN sources src "
+               f"ON src.key = s.source_key{where.sql()} ORDER BY s.id{_limit(limit)}")
+        return _with_mechanism_lists(self._frame(sql, where.params, "studies_query"))
+
+    def effects(self, limit: int | None = None, response=None, measure=None, **filters) -> pd.DataFrame:
+        """Effects of the studies matching the filters, with their study's system columns.
+
+        ``warming`` filters on the effect's warming, else its study's.
+        """
+        flt = _filter(filters | ({"response": response} if response else {}))
+        where = study_conditions(self, flt, warming_column="coalesce(e.warming_c, s.warming_c)")
+        if response:
+            where.any_of("e.response", as_list(response))
+        if measure:
+            where.any_of("e.measure", as_list(measure))
+        sql = f"""SELECT e.*, coalesce(e.warming_c, s.warming_c) AS warming_c,
+              coalesce(e.duration_years, s.duration_years) AS duration_years,
+              s.source_key, s.study_type, s.biome, s.ecosystem, s.depth_class, s.soc_direction,
+              s.site, s.country, s.lat, s.lon, src.first_author AS first_author, src.year AS year,
+              (SELECT group_concat(mechanism, ';') FROM study_mechanisms m
+               WHERE m.study_id = s.id) AS mechanisms
+            FROM effects e JOIN studies s ON s.id = e.study_id
+            LEFT JOIN sources src ON src.key = s.source_key{where.sql()}
+            ORDER BY e.study_id, e.id{_limit(limit)}"""
+        frame = self._frame(sql, where.params, "effects_query")
+        frame = frame.loc[:, ~frame.columns.duplicated(keep="last")]
+        return _with_mechanism_lists(frame)
+
+    def claims(self, limit: int | None = None, biome=None, ecosystem=None, mechanism=None,
+               depth_class=None, section=None, text=None, study_id=None) -> pd.DataFrame:
+        """Claims, filtered by scope, section or text, with counts of their evidence links."""
+        where = Where()
+        for value, column, vocab in ((biome, "scope_biome", "biomes"),
+                                     (ecosystem, "scope_ecosystem", "ecosystems"),
+                                     (mechanism, "scope_mechanism", "mechanisms"),
+                                     (depth_class, "scope_depth_class", "depth_classes")):
+            values = as_list(value)
+            if values:
+                for v in values:
+                    _check_filter(self, vocab, v, column)
+                where.any_of(f"c.{column}", values)
+        if section:
+            where.add("c.section LIKE ?", f"%{section}%")
+        if text:
+            where.add("c.rowid IN (SELECT rowid FROM claims_fts WHERE claims_fts MATCH ?)",
+                      self.db.quote_fts(text))
+        if study_id:
+            where.add("c.id IN (SELECT claim_id FROM claim_links WHERE study_id = ?)", study_id)
+        counts = ", ".join(
+            f"(SELECT count(*) FROM claim_links l WHERE l.claim_id = c.id AND l.study_id IS NOT NULL "
+            f"AND l.relation = '{r}') AS n_{r}" for r in ("supports", "contradicts", "qualifies"))
+        sql = f"SELECT c.*, {counts} FROM claims c{where.sql()} ORDER BY c.rowid{_limit(limit)}"
+        return self._frame(sql, where.params, "claims")
+
+    def links(self, claim_id=None, study_id=None, relation=None) -> pd.DataFrame:
+        """Claim links (evidence and claim-to-claim relations)."""
+        where = Where()
+        for value, column in ((claim_id, "claim_id"), (study_id, "study_id"), (relation, "relation")):
+            values = as_list(value)
+            if values:
+                where.any_of(column, values)
+        return self._frame(f"SELECT * FROM claim_links{where.sql()} ORDER BY id", where.params, "claim_links")
+
+    def sources(self, limit: int | None = None, year=None, text=None, key=None, doi=None,
+                verification=None) -> pd.DataFrame:
+        """Sources (the bibliography), filtered by year range, text, key, DOI or verification."""
+        where = Where()
+        if year:
+            from .query import _range
+
+            where.within("year", _range("year", year))
+        if text:
+            where.add("rowid IN (SELECT rowid FROM sources_fts WHERE sources_fts MATCH ?)",
+                      self.db.quote_fts(text))
+        for value, column in ((key, "key"), (verification, "verification")):
+            if as_list(value):
+                where.any_of(column, as_list(value))
+        if doi:
+            where.add("lower(doi) = lower(?)", doi)
+        return self._frame(f"SELECT * FROM sources{where.sql()} ORDER BY key{_limit(limit)}",
+                           where.params, "sources")
+
+    def changes(self, table: str | None = None, key=None) -> pd.DataFrame:
+        """The audit trail, newest last."""
+        where = Where()
+        if table:
+            where.add("table_name = ?", table)
+        if key is not None:
+            where.add("record_key = ?", str(key))
+        return self._frame(f"SELECT * FROM changes{where.sql()} ORDER BY id", where.params, "changes")
+
+    def vocabulary(self, name: str) -> pd.DataFrame:
+        """One vocabulary table (name, label, description, synonyms, extras)."""
+        if name not in self.db.table_names() or name in PK or name == "changes":
+            from .vocab import VOCABULARIES
+
+            raise KBError(f"unknown vocabulary '{name}'; expected one of {', '.join(VOCABULARIES)}")
+        return self._frame(f'SELECT * FROM "{name}" ORDER BY position', [], name)
+
+    def citation(self, key: str, backend: str = "text") -> str:
+        """A formatted reference (pybtex "plain" style) for a source."""
+        return format_reference(self.get("sources", key)["bibtex"], backend)
+
+    def _frame(self, sql: str, params: list, table: str) -> pd.DataFrame:
+        cursor = self.db.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+    # -- files --------------------------------------------------------------------------
+
+    def import_bib(self, path, progress=None) -> int:
+        """Add every entry of a .bib file as a source (all or nothing); return how many."""
+        records = read_bib_file(path)
+        return self.add_records({"sources": records}, where=str(path), progress=progress).get("sources", 0)
+
+    def add_file(self, *paths, table: str | None = None, progress=None) -> dict[str, int]:
+        """Add the records of YAML/JSON/CSV files (all files in one transaction)."""
+        from .files import read_record_files
+
+        records, origins = read_record_files(paths, table)
+        return self.add_records(records, progress=progress, origins=origins)
+
+    def export_records(self) -> dict[str, list[dict]]:
+        """Everything stored, as record-file data that ``add_records`` accepts."""
+        from .files import export_records
+
+        return export_records(self)
+
+    def export(self, path, format: str) -> Path:
+        """Write the knowledge base as csv (a folder), json, yaml or bib; return the path."""
+        from .files import export
+
+        return export(self, Path(path), format)
+
+
+def _filter(filters: dict) -> StudyFilter:
+    from .query import FILTER_NAMES
+
+    unknown = sorted(set(filters) - set(FILTER_NAMES))
+    if unknown:
+        raise KBError(f"unknown filter '{unknown[0]}'; filters are {', '.join(FILTER_NAMES)}")
+    return StudyFilter(**filters)
+
+
+def _check_filter(store, vocab: str, value: str, name: str) -> None:
+    try:
+        check_term(store, vocab, value)
+    except RecordError as exc:
+        raise KBError(f"{name}: {exc.problem}; {exc.allowed}") from None
+
+
+def _with_mechanism_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    if "mechanisms" in frame:
+        frame["mechanisms"] = [m.split(";") if isinstance(m, str) else [] for m in frame["mechanisms"]]
+    return frame
+
+
+def _limit(limit: int | None) -> str:
+    return f" LIMIT {int(limit)}" if limit else ""
+
+
+def _json(record: dict | None) -> str | None:
+    return None if record is None else json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
