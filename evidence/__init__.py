@@ -7,24 +7,24 @@ and vote counting: pure functions on arrays and DataFrames, checked against R's 
 
 from importlib import import_module
 
+from .effect_sizes import (
+    EffectSizes,
+    lnrr_from_percent_change,
+    log_response_ratio,
+    mean_difference,
+    percent_change_from_lnrr,
+    sd_from_se,
+    se_from_ci,
+    standardized_mean_difference,
+    vi_from_ci,
+)
 from .errors import ConvergenceError, EvidenceError
+from .pooling import PoolResult, pool
+from .regression import MetaRegressionResult, meta_regression
+from .subgroups import SubgroupResult, subgroups  # the function, not the module of that name
 
-# name -> module; filled lazily so each module can be developed and imported on its own
+# name -> module, imported on first use
 _EXPORTS = {
-    "log_response_ratio": "effect_sizes",
-    "standardized_mean_difference": "effect_sizes",
-    "mean_difference": "effect_sizes",
-    "sd_from_se": "effect_sizes",
-    "se_from_ci": "effect_sizes",
-    "vi_from_ci": "effect_sizes",
-    "lnrr_from_percent_change": "effect_sizes",
-    "percent_change_from_lnrr": "effect_sizes",
-    "pool": "pooling",
-    "PoolResult": "pooling",
-    "meta_regression": "regression",
-    "MetaRegressionResult": "regression",
-    "subgroups": "subgroups",
-    "SubgroupResult": "subgroups",
     "pool_multilevel": "multilevel",
     "robust_pool": "multilevel",
     "egger_test": "bias",
@@ -38,7 +38,12 @@ _EXPORTS = {
     "VoteCountResult": "votes",
 }
 
-__all__ = ["ConvergenceError", "EvidenceError", *_EXPORTS]
+__all__ = [
+    "ConvergenceError", "EffectSizes", "EvidenceError", "MetaRegressionResult", "PoolResult",
+    "SubgroupResult", "lnrr_from_percent_change", "log_response_ratio", "mean_difference",
+    "meta_regression", "percent_change_from_lnrr", "pool", "sd_from_se", "se_from_ci",
+    "standardized_mean_difference", "subgroups", "vi_from_ci", *_EXPORTS,
+]
 
 
 def __getattr__(name):

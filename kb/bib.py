@@ -172,6 +172,8 @@ def format_reference(bibtex: str, backend: str = "text") -> str:
     key, entry = next(iter(data.entries.items()))
     if "title" in entry.fields:  # braces keep the style from lower-casing the title
         entry.fields["title"] = "{" + entry.fields["title"] + "}"
+    if entry.fields.get("doi"):
+        entry.fields["doi"] = _doi(entry.fields["doi"])
     try:
         formatted = _style().format_entry(key, entry)
         return formatted.text.render(find_plugin("pybtex.backends", backend)()).strip()

@@ -6,6 +6,7 @@ line (no traceback) and exit with status 1.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -257,18 +258,23 @@ def remove(ctx, table, key, cascade):
 
 
 def _progress(total: int, label: str):
-    """A progress bar on stderr for large imports; a no-op context otherwise."""
+    """Progress on stderr for large imports: a bar on a terminal, a line per chunk otherwise."""
     if total < PROGRESS_THRESHOLD:
-        return _NoProgress()
-    return _Bar(click.progressbar(length=total, label=label, file=sys.stderr))
+        return contextlib.nullcontext()
+    if sys.stderr.isatty():
+        return _Bar(click.progressbar(length=total, label=label, file=sys.stderr))
+    return contextlib.nullcontext(_LineProgress(total, label))
 
 
-class _NoProgress:
-    def __enter__(self):
-        return None
+class _LineProgress:
+    """Prints ``label: done/total`` after each chunk (logs and pipes have no bar)."""
 
-    def __exit__(self, *exc):
-        return False
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.done = total, label, 0
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        click.echo(f"{self.label}: {self.done}/{self.total}", err=True)
 
 
 class _Bar:
@@ -281,4 +287,3 @@ class _Bar:
 
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
-

@@ -234,15 +234,14 @@ def validate(table: str, raw: dict, label: str) -> dict:
 def _drop_empty(raw: dict) -> dict:
     if not isinstance(raw, dict):
         raise RecordError(f"a record must be a mapping of field: value, got {type(raw).__name__}")
-    return {k: v for k, v in raw.items() if not _is_empty(v)}
+    return {k: v for k, v in raw.items() if v is not None and not _is_empty(v)}
 
 
 def _is_empty(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
+    kind = type(value)
+    if kind is float:
+        return math.isnan(value)
+    return kind is str and not value.strip()
 
 
 def _record_error(exc: ValidationError, table, model, raw, label) -> RecordError:

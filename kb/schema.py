@@ -178,6 +178,18 @@ def m001_initial(db: Database) -> None:
         db.execute(statement)
     for table, columns in FTS_COLUMNS.items():
         db[table].enable_fts(columns, create_triggers=True, tokenize="porter")
+        # a per-row insert trigger makes FTS5 flush once per row (~20x slower in bulk);
+        # the store indexes each batch's new rows in one statement instead (index_new_rows)
+        db.execute(f'DROP TRIGGER "{table}_ai"')
+
+
+def index_new_rows(db: Database, table: str, after_rowid: int) -> None:
+    """Add rows inserted after ``after_rowid`` to the table's full-text index."""
+    if table not in FTS_COLUMNS:
+        return
+    columns = ", ".join(f'"{c}"' for c in FTS_COLUMNS[table])
+    db.execute(f'INSERT INTO "{table}_fts" (rowid, {columns}) SELECT rowid, {columns} '
+               f'FROM "{table}" WHERE rowid > ?', [after_rowid])
 
 
 def apply(db: Database) -> None:

@@ -1,0 +1,5 @@
+"""``python -m kb`` runs the soc-kb command line."""
+
+from .cli import cli
+
+cli()

@@ -1,0 +1,139 @@
+"""pool() against metafor's rma.uni, predict() and confint(), plus bad-input cases."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from metafor_golden import GOLD, assert_close, case_id, data
+
+from evidence import ConvergenceError, EvidenceError, PoolResult, pool
+
+POOL_CASES = GOLD["pool"]
+
+FIELDS = {  # PoolResult field -> metafor value
+    "estimate": "estimate", "se": "se", "statistic": "statistic", "pvalue": "pvalue",
+    "ci_low": "ci_low", "ci_high": "ci_high", "tau2": "tau2", "i2": "I2", "h2": "H2",
+    "q": "QE", "q_pvalue": "QEp", "weights": "weights",
+}
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {case_id(c): pool(*data(c["dataset"]), method=c["method"], test=c["test"])
+            for c in POOL_CASES}
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=case_id)
+def test_matches_metafor(case, fits):
+    res = fits[case_id(case)]
+    for ours, theirs in FIELDS.items():
+        assert_close(getattr(res, ours), case[theirs], case["method"], f"{ours} ({case['call']})")
+    assert res.k == len(data(case["dataset"])[0])
+
+
+@pytest.mark.parametrize("case", [c for c in POOL_CASES if c["pi_low"] is not None], ids=case_id)
+def test_prediction_interval_matches_predict(case, fits):
+    res = fits[case_id(case)]
+    assert_close([res.pi_low, res.pi_high], [case["pi_low"], case["pi_high"]], case["method"],
+                 f"prediction interval ({case['call']})")
+
+
+@pytest.mark.parametrize("case", [c for c in POOL_CASES if c["confint"]], ids=case_id)
+def test_q_profile_matches_confint(case, fits):
+    ci = fits[case_id(case)].tau2_conf_int()
+    gold = case["confint"]
+    for ours, theirs in (("tau2", "tau2"), ("i2", "I2"), ("h2", "H2")):
+        got = [getattr(ci, f"{ours}_low"), getattr(ci, f"{ours}_high")]
+        # Q-profile bounds come from root finding on both sides: iterative tolerance
+        assert_close(got, gold[theirs], "PM", f"{ours} bounds ({case['call']})")
+
+
+def test_golden_covers_every_estimator_and_test():
+    combos = {(c["method"], c["test"]) for c in POOL_CASES}
+    assert len(combos) == 18
+    assert {c["dataset"] for c in POOL_CASES} >= {"bcg", "curtis1998", "k1", "k2", "synthetic_hom"}
+
+
+def test_homogeneous_data_gives_zero_tau2_for_every_estimator():
+    yi, vi = data("synthetic_hom")
+    for method in ("DL", "REML", "ML", "PM", "EB", "HE", "SJ", "HS"):
+        res = pool(yi, vi, method=method)
+        assert res.tau2 >= 0 and res.i2 >= 0
+    assert pool(yi, vi, method="REML").tau2 == 0.0
+
+
+def test_identical_effects_give_zero_heterogeneity():
+    res = pool([0.2] * 5, [0.01, 0.02, 0.03, 0.04, 0.05])
+    assert res.tau2 == 0.0 and res.i2 == 0.0 and res.q == 0.0
+    assert math.isclose(res.estimate, 0.2)
+
+
+def test_k1_is_the_study_itself():
+    res = pool([0.4], [0.04], method="REML")
+    assert (res.estimate, res.se, res.tau2, res.q_df) == (0.4, 0.2, 0.0, 0)
+
+
+def test_percent_change_back_transforms_estimate_and_ci():
+    res = pool(*data("curtis1998"))
+    pct = res.percent_change()
+    np.testing.assert_allclose(pct, 100 * np.expm1([res.estimate, res.ci_low, res.ci_high]))
+    assert pct[1] < pct[0] < pct[2]
+
+
+def test_result_is_frozen_and_frames():
+    res = pool(*data("bcg"))
+    assert isinstance(res, PoolResult)
+    with pytest.raises(AttributeError):
+        res.tau2 = 1.0
+    frame = res.to_frame()
+    assert frame.shape[0] == 1 and frame.loc[0, "estimate"] == res.estimate
+    assert "tau^2" in res.summary() and "REML" in res.summary()
+
+
+def test_accepts_pandas_and_lists():
+    yi, vi = data("bcg")
+    a = pool(pd.Series(yi), pd.Series(vi))
+    b = pool(list(yi), list(vi))
+    assert a.estimate == b.estimate
+
+
+BAD_INPUT = [
+    # (yi, vi, kwargs, error class, message fragment)
+    ([0.1, np.nan], [0.1, 0.1], {}, EvidenceError, "yi must be finite; position 1"),
+    ([0.1, 0.2], [0.1, np.inf], {}, EvidenceError, "vi must be finite; position 1"),
+    ([0.1, 0.2], [0.1, 0.0], {}, EvidenceError, "vi must be > 0; position 1"),
+    ([0.1, 0.2], [-0.1, 0.1], {}, EvidenceError, "vi must be > 0; position 0"),
+    ([0.1, 0.2, 0.3], [0.1, 0.1], {}, EvidenceError, "yi has 3, vi has 2"),
+    ([], [], {}, EvidenceError, "yi is empty"),
+    (["a", "b"], [0.1, 0.1], {}, EvidenceError, "yi must contain numbers only"),
+    ([[0.1], [0.2]], [0.1, 0.1], {}, EvidenceError, "yi must be one-dimensional"),
+    ([0.1, 0.2], [0.1, 0.1], {"method": "BOGUS"}, EvidenceError, "unknown method 'BOGUS'"),
+    ([0.1, 0.2], [0.1, 0.1], {"test": "t"}, EvidenceError, "unknown test 't'"),
+    ([0.1, 0.2], [0.1, 0.1], {"alpha": 1.5}, EvidenceError, "alpha must be a number between 0 and 1"),
+    ([0.1], [0.1], {"test": "knha"}, EvidenceError, "test='knha' with 1 coefficient(s) needs at least 2"),
+]
+
+
+@pytest.mark.parametrize(("yi", "vi", "kwargs", "error", "message"), BAD_INPUT)
+def test_bad_input_is_rejected_with_a_clear_message(yi, vi, kwargs, error, message):
+    with pytest.raises(error) as info:
+        pool(yi, vi, **kwargs)
+    assert message in str(info.value)
+
+
+def test_method_names_are_case_insensitive():
+    yi, vi = data("bcg")
+    assert pool(yi, vi, method="reml").method == "REML"
+
+
+def test_pm_root_above_search_limit_raises_convergence_error():
+    # mad(yi) = 0 keeps metafor's tau2_max at 100 while two outliers need tau^2 ~ 5e6
+    yi = np.r_[np.zeros(38), 1e4, -1e4]
+    with pytest.raises(ConvergenceError, match="tau2_max"):
+        pool(yi, np.full(40, 1e-6), method="PM")
+
+
+def test_tau2_conf_int_needs_random_effects():
+    with pytest.raises(EvidenceError, match="random-effects fit"):
+        pool(*data("bcg"), method="FE").tau2_conf_int()
