@@ -99,10 +99,10 @@ CREATE TABLE "studies" (
   "curator" TEXT, "added_at" TEXT, "notes" TEXT
 );
 CREATE INDEX "idx_studies_source" ON "studies"("source_key");
-CREATE INDEX "idx_studies_biome" ON "studies"("biome");
-CREATE INDEX "idx_studies_ecosystem" ON "studies"("ecosystem");
-CREATE INDEX "idx_studies_type" ON "studies"("study_type");
-CREATE INDEX "idx_studies_direction" ON "studies"("soc_direction");
+CREATE INDEX "idx_studies_biome" ON "studies"("biome", "id");
+CREATE INDEX "idx_studies_ecosystem" ON "studies"("ecosystem", "id");
+CREATE INDEX "idx_studies_type" ON "studies"("study_type", "id");
+CREATE INDEX "idx_studies_direction" ON "studies"("soc_direction", "id");
 CREATE INDEX "idx_studies_warming" ON "studies"("warming_c");
 CREATE TABLE "study_mechanisms" (
   "study_id" TEXT NOT NULL {_FK} "studies"("id") ON DELETE CASCADE,

@@ -1,0 +1,571 @@
+"""The shipped seed (kb/seed/) against the review it was curated from.
+
+Most tests read only the seed files (YAML + references.bib through pybtex) and the review
+text, so they hold whatever the store does. The last group asks the same reader questions
+through ``kb.KnowledgeBase`` (built from the shipped seed) and the ``soc-kb`` CLI.
+
+The review is read from ``$SOC_KB_REVIEW`` or ``../shared/seeds/soc_review.md`` next to the
+repository; the tests fail, never skip, when it is missing.
+
+Citation matching rule (see ``_match``): a citation is "Surname et al., YEAR",
+"Surname & Surname, YEAR", "Surname and Surname (YEAR)" or "Surname, YEAR". Surnames are
+compared after folding accents, case, hyphens and spaces ("Bond-Lamberty" = "bondlamberty",
+"Jobbágy" = "jobbagy", "Hicks Pries" = "hickspries"). A bib entry matches when its year
+equals the citation year (entries whose year was not verified and is left out of the bib
+carry it only in the key, e.g. luo2019; then the key's trailing year is used) and
+- "et al.": its first author's surname matches and it has 3+ authors or ends in "others";
+- two names: it has exactly two authors and both surnames match, in order;
+- one name: it has exactly one author, whose surname matches.
+Every citation must match exactly one entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from pybtex.database import parse_file
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run the repository's kb, installed or not
+    sys.path.insert(0, str(ROOT))
+
+from click.testing import CliRunner  # noqa: E402
+
+from kb import KnowledgeBase, vocab  # noqa: E402
+from kb.cli import cli  # noqa: E402
+
+SEED = ROOT / "kb" / "seed"
+REVIEW_PATH = Path(os.environ.get("SOC_KB_REVIEW", ROOT.parent / "shared" / "seeds" / "soc_review.md"))
+N_WORKS = 41
+
+STUDY_KEYS = (
+    "id", "source_key", "study_type", "biome", "ecosystem", "site", "country", "lat", "lon",
+    "depth_top_cm", "depth_bottom_cm", "depth_class", "warming_method", "warming_c",
+    "warming_medium", "duration_years", "soc_direction", "respiration_direction", "mechanisms",
+    "summary", "evidence_quote", "quote_location", "origin", "curator",
+)
+CLAIM_KEYS = (
+    "id", "text", "section", "scope_biome", "scope_ecosystem", "scope_mechanism",
+    "scope_depth_class", "quote", "origin",
+)
+LINK_KEYS = ("claim_id", "study_id", "other_claim_id", "relation", "quote", "note")
+STUDY_RELATIONS = {"supports", "contradicts", "qualifies"}
+CLAIM_RELATIONS = {"supports", "contradicts", "qualifies", "refines"}
+STUDY_VOCAB = {"study_type": "study_types", "biome": "biomes", "ecosystem": "ecosystems",
+               "depth_class": "depth_classes", "warming_method": "warming_methods",
+               "soc_direction": "directions", "respiration_direction": "directions"}
+CLAIM_VOCAB = {"scope_biome": "biomes", "scope_ecosystem": "ecosystems",
+               "scope_mechanism": "mechanisms", "scope_depth_class": "depth_classes"}
+NUMERIC_RANGES = {"lat": (-90, 90), "lon": (-180, 180), "depth_top_cm": (0, 1000),
+                  "depth_bottom_cm": (0, 1000), "warming_c": (0, 15),
+                  "duration_years": (0, 200)}
+DEEP = {"whole_profile", "subsoil", "deep_subsoil"}
+
+
+# -- loading --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def review() -> str:
+    assert REVIEW_PATH.is_file(), (
+        f"the review {REVIEW_PATH} is missing; set SOC_KB_REVIEW to its path")
+    return REVIEW_PATH.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def bib():
+    return parse_file(str(SEED / "references.bib"))
+
+
+def _yaml(name: str) -> dict:
+    data = yaml.safe_load((SEED / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{name}: top level must be a mapping"
+    return data
+
+
+@pytest.fixture(scope="module")
+def studies() -> list[dict]:
+    data = _yaml("studies.yaml")
+    assert set(data) == {"studies"}
+    return data["studies"]
+
+
+@pytest.fixture(scope="module")
+def claims_file() -> dict:
+    data = _yaml("claims.yaml")
+    assert set(data) == {"claims", "claim_links"}
+    return data
+
+
+@pytest.fixture(scope="module")
+def claims(claims_file) -> list[dict]:
+    return claims_file["claims"]
+
+
+@pytest.fixture(scope="module")
+def links(claims_file) -> list[dict]:
+    return claims_file["claim_links"]
+
+
+@pytest.fixture(scope="module")
+def by_id(studies) -> dict[str, dict]:
+    return {s["id"]: s for s in studies}
+
+
+# -- the review: sections and citations -----------------------------------------------
+
+
+def sections(text: str) -> dict[str, str]:
+    """Heading text (without the #'s) -> the body up to the next heading of any level."""
+    out: dict[str, str] = {}
+    heading, body = None, []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            if heading is not None:
+                out[heading] = "\n".join(body)
+            heading, body = line.lstrip("#").strip(), []
+        else:
+            body.append(line)
+    if heading is not None:
+        out[heading] = "\n".join(body)
+    return out
+
+
+_NAME = r"[A-ZÀ-Þ][\w’'-]*"
+_SURNAME = rf"{_NAME}(?: {_NAME})*"
+_AUTHORS = rf"{_SURNAME}(?: et al\.|(?: and | & ){_SURNAME})?"
+_NARRATIVE = re.compile(rf"(?<![\w-])({_AUTHORS}) \(((?:19|20)\d\d)\)")
+_PARENS = re.compile(r"\(([^()]*)\)")
+_ITEM = re.compile(rf"^({_AUTHORS}), ((?:19|20)\d\d)$")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+
+
+def citations(text: str) -> list[tuple[str, str]]:
+    """Every author–year citation in the text, as (authors, year), in order of appearance.
+
+    Fails if a 4-digit year in the text is not part of a recognised citation, so a
+    citation in an unexpected form cannot be silently missed.
+    """
+    found: list[tuple[int, int, str, str]] = []
+    covered: list[tuple[int, int]] = []
+    for m in _NARRATIVE.finditer(text):
+        found.append((m.start(), 0, m.group(1), m.group(2)))
+        covered.append(m.span())
+    for m in _PARENS.finditer(text):
+        inner = m.group(1)
+        if not _YEAR.search(inner) or re.fullmatch(r"(?:19|20)\d\d", inner):
+            continue  # no year, or the year of a narrative citation (matched above)
+        for j, part in enumerate(inner.split(";")):
+            item = _ITEM.match(part.strip())
+            assert item, f"unparsed citation {part.strip()!r} in ({inner})"
+            found.append((m.start(), j, item.group(1), item.group(2)))
+        covered.append(m.span())
+    for y in _YEAR.finditer(text):
+        assert any(a <= y.start() < b for a, b in covered), (
+            f"year {y.group()} at {text[max(0, y.start() - 40):y.end() + 5]!r} is not in a citation")
+    return [(names, year) for _, _, names, year in sorted(found)]
+
+
+def _fold(name: str) -> str:
+    name = unicodedata.normalize("NFKD", name)
+    return re.sub(r"[^a-z]", "", "".join(c for c in name if not unicodedata.combining(c)).lower())
+
+
+def _bib_authors(entry) -> tuple[list[str], bool]:
+    people = entry.persons.get("author", [])
+    names = [_fold(" ".join(p.prelast_names + p.last_names)) for p in people]
+    others = bool(names) and names[-1] == "others"
+    return (names[:-1] if others else names), others
+
+
+def _bib_year(key: str, entry) -> str:
+    year = entry.fields.get("year")
+    if year:
+        return str(year)
+    tail = re.search(r"((?:19|20)\d\d)$", key)
+    assert tail, f"{key}: no year field and no year in the key"
+    return tail.group(1)
+
+
+def _match(bib, names: str, year: str) -> list[str]:
+    """The bib keys a citation matches under the rule in the module docstring."""
+    if names.endswith(" et al."):
+        wanted, kind = [_fold(names[: -len(" et al.")])], "etal"
+    else:
+        parts = re.split(r" and | & ", names)
+        wanted, kind = [_fold(p) for p in parts], len(parts)
+    keys = []
+    for key, entry in bib.entries.items():
+        if _bib_year(key, entry) != year:
+            continue
+        authors, others = _bib_authors(entry)
+        if kind == "etal":
+            ok = authors[:1] == wanted and (len(authors) >= 3 or others)
+        else:
+            ok = authors == wanted and not others
+        if ok:
+            keys.append(key)
+    return keys
+
+
+@pytest.fixture(scope="module")
+def cited(review, bib) -> dict[tuple[str, str], str]:
+    """Each distinct (authors, year) citation -> its bib key."""
+    out = {}
+    for names, year in citations(review):
+        keys = _match(bib, names, year)
+        assert len(keys) == 1, f"citation {names} ({year}) matches {keys or 'no bib entry'}"
+        out[(names, year)] = keys[0]
+    return out
+
+
+# -- sources --------------------------------------------------------------------------
+
+
+def test_bib_is_the_checked_bibliography(bib):
+    shared = ROOT.parent / "shared" / "seeds" / "references.bib"
+    if shared.is_file():
+        assert (SEED / "references.bib").read_bytes() == shared.read_bytes()
+    assert len(bib.entries) == N_WORKS
+    for key, entry in bib.entries.items():
+        assert entry.fields.get("x-verification") in {"full", "partial", "none"}, key
+        assert entry.persons.get("author"), key
+
+
+def test_citation_extractor_knows_the_forms():
+    text = ("As shown (Hicks Pries et al., 2017; Bian & Xia, 2023; Lal, 2020), and "
+            "Jobbágy and Jackson (2000) and Todd-Brown et al. (2014) agree; "
+            "however, Bond-Lamberty et al. (2018) did too.")
+    assert citations(text) == [
+        ("Hicks Pries et al.", "2017"), ("Bian & Xia", "2023"), ("Lal", "2020"),
+        ("Jobbágy and Jackson", "2000"), ("Todd-Brown et al.", "2014"),
+        ("Bond-Lamberty et al.", "2018")]
+    with pytest.raises(AssertionError, match="not in a citation"):
+        citations("Soils changed in 2019 a lot.")
+    with pytest.raises(AssertionError, match="unparsed citation"):
+        citations("(see Smith, in press 2020)")
+
+
+def test_every_citation_maps_to_one_bib_entry_and_every_entry_is_cited(cited, bib):
+    keys = set(cited.values())
+    assert keys == set(bib.entries), f"never cited: {sorted(set(bib.entries) - keys)}"
+    assert len(keys) == N_WORKS
+    # the two spellings of one work map to the same entry
+    assert cited[("Bian and Xia", "2023")] == cited[("Bian & Xia", "2023")] == "bian2023"
+    assert cited[("Hicks Pries et al.", "2017")] == "hickspries2017"
+    assert cited[("Jobbágy & Jackson", "2000")] == "jobbagy2000"
+
+
+def test_matching_rule_rejects_wrong_year_and_author_count(bib):
+    assert _match(bib, "Lu et al.", "2013") == ["lu2013"]
+    assert _match(bib, "Lu et al.", "2014") == []
+    assert _match(bib, "Lehmann", "2015") == []          # two authors, cited as one
+    assert _match(bib, "Crowther et al.", "2019") == ["crowther2019"]
+
+
+# -- record shape ---------------------------------------------------------------------
+
+
+def _check_keys(record: dict, allowed: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in record if k not in allowed]
+    assert not unknown, f"{where}: unknown keys {unknown}"
+    order = [allowed.index(k) for k in record]
+    assert order == sorted(order), f"{where}: keys out of order {list(record)}"
+    empty = [k for k, v in record.items() if v is None or v == "" or v == []]
+    assert not empty, f"{where}: write no empty values, leave the key out: {empty}"
+
+
+def test_study_records_are_well_formed(studies, bib):
+    ids = [s.get("id") for s in studies]
+    assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
+    for s in studies:
+        where = f"study {s.get('id')}"
+        _check_keys(s, STUDY_KEYS, where)
+        for key in ("id", "source_key", "soc_direction", "summary", "evidence_quote",
+                    "quote_location", "origin", "curator"):
+            assert isinstance(s.get(key), str) and s[key].strip() == s[key], f"{where}: {key}"
+        assert s["source_key"] in bib.entries, where
+        assert re.fullmatch(re.escape(s["source_key"]) + r"(-\d+)?", s["id"]), where
+        assert s["origin"] == "soc_review" and s["curator"] == "soc-kb seed", where
+    assert {s["source_key"] for s in studies} == set(bib.entries)
+
+
+def test_study_vocabularies_and_numbers(studies):
+    for s in studies:
+        where = f"study {s['id']}"
+        for field, vocabulary in STUDY_VOCAB.items():
+            if field in s:
+                assert s[field] in vocab.names(vocabulary), f"{where}: {field}={s[field]!r}"
+        if "warming_medium" in s:
+            assert s["warming_medium"] in vocab.WARMING_MEDIA, where
+        if "mechanisms" in s:
+            mech = s["mechanisms"]
+            assert isinstance(mech, list) and len(mech) == len(set(mech)), where
+            assert set(mech) <= set(vocab.names("mechanisms")), f"{where}: {mech}"
+        for field, (low, high) in NUMERIC_RANGES.items():
+            if field in s:
+                value = s[field]
+                assert isinstance(value, int | float) and not isinstance(value, bool), where
+                assert low <= value <= high, f"{where}: {field}={value}"
+        if "depth_top_cm" in s and "depth_bottom_cm" in s:
+            assert s["depth_top_cm"] < s["depth_bottom_cm"], where
+
+
+def test_claim_and_link_records_are_well_formed(claims, links, by_id):
+    claim_ids = [c.get("id") for c in claims]
+    assert len(claim_ids) == len(set(claim_ids)), [i for i, n in Counter(claim_ids).items() if n > 1]
+    for c in claims:
+        where = f"claim {c.get('id')}"
+        _check_keys(c, CLAIM_KEYS, where)
+        for key in ("id", "text", "section", "quote", "origin"):
+            assert isinstance(c.get(key), str) and c[key].strip() == c[key], f"{where}: {key}"
+        assert c["origin"] == "soc_review", where
+        for field, vocabulary in CLAIM_VOCAB.items():
+            if field in c:
+                assert c[field] in vocab.names(vocabulary), f"{where}: {field}={c[field]!r}"
+    known = set(claim_ids)
+    seen = set()
+    for i, link in enumerate(links):
+        where = f"claim_links[{i}] ({link.get('claim_id')})"
+        _check_keys(link, LINK_KEYS, where)
+        assert link["claim_id"] in known, where
+        assert ("study_id" in link) != ("other_claim_id" in link), where
+        if "study_id" in link:
+            assert link["study_id"] in by_id, where
+            assert link["relation"] in STUDY_RELATIONS, where
+        else:
+            assert link["other_claim_id"] in known, where
+            assert link["other_claim_id"] != link["claim_id"], where
+            assert link["relation"] in CLAIM_RELATIONS, where
+        assert isinstance(link.get("quote"), str) and link["quote"].strip() == link["quote"], where
+        row = (link["claim_id"], link.get("study_id"), link.get("other_claim_id"), link["relation"])
+        assert row not in seen, f"{where}: duplicate link"
+        seen.add(row)
+
+
+def test_every_claim_has_evidence(claims, links):
+    linked = {link["claim_id"] for link in links}
+    assert not [c["id"] for c in claims if c["id"] not in linked]
+
+
+# -- quotes against the review --------------------------------------------------------
+
+
+def _under(review: str, heading: str, quote: str, where: str) -> None:
+    body = sections(review)
+    assert heading in body, f"{where}: no heading {heading!r} in the review"
+    assert quote in review, f"{where}: quote is not verbatim review text: {quote[:80]!r}"
+    assert quote in body[heading], f"{where}: quote is not under {heading!r}"
+
+
+def test_study_quotes_are_verbatim_and_under_their_heading(studies, review):
+    for s in studies:
+        _under(review, s["quote_location"], s["evidence_quote"], f"study {s['id']}")
+
+
+def test_claim_quotes_are_verbatim_and_under_their_section(claims, review):
+    for c in claims:
+        _under(review, c["section"], c["quote"], f"claim {c['id']}")
+
+
+def test_link_quotes_are_verbatim(links, review):
+    for i, link in enumerate(links):
+        assert link["quote"] in review, f"claim_links[{i}] ({link['claim_id']}): {link['quote'][:80]!r}"
+
+
+def test_quote_check_can_fail(review):
+    heading = "3.1. Experimental warming and soil respiration"
+    straight = "Permafrost regions store vast SOC stocks"          # under 2.3, not 3.1
+    with pytest.raises(AssertionError, match="not under"):
+        _under(review, heading, straight, "probe")
+    with pytest.raises(AssertionError, match="not verbatim"):
+        _under(review, heading, "warming generally increases soil respiration and can deplete SOC stocks "
+               "especially", "probe")   # a comma dropped
+    with pytest.raises(AssertionError, match="no heading"):
+        _under(review, "3.1 Experimental warming and soil respiration", straight, "probe")
+
+
+def test_each_study_quote_names_its_work(studies, bib):
+    """The evidence quote cites the study's own work (or, for a pronoun, the sentence before does)."""
+    for s in studies:
+        authors, _ = _bib_authors(bib.entries[s["source_key"]])
+        assert authors[0] in _fold(s["evidence_quote"]), f"study {s['id']}: quote does not name {authors[0]}"
+
+
+# -- tensions -------------------------------------------------------------------------
+
+
+def _claim_with(claims, phrase: str) -> str:
+    ids = [c["id"] for c in claims if phrase in c["quote"]]
+    assert len(ids) == 1, f"{phrase!r}: claims {ids}"
+    return ids[0]
+
+
+def _contradicting(links) -> set[frozenset]:
+    return {frozenset((link["claim_id"], link["other_claim_id"]))
+            for link in links if link.get("other_claim_id") and link["relation"] == "contradicts"}
+
+
+def _supported_by(links, study_id: str) -> set[str]:
+    return {link["claim_id"] for link in links
+            if link.get("study_id") == study_id and link["relation"] == "supports"}
+
+
+def test_tension_a_models_under_or_over_estimate_soc_loss(claims, links):
+    under = _claim_with(claims, "often underestimate the vulnerability of SOC to warming")
+    under7 = _claim_with(claims, "often underestimating SOC vulnerability")
+    over = _claim_with(claims, "biased toward excessive carbon loss")
+    pairs = _contradicting(links)
+    assert frozenset((under, over)) in pairs
+    assert frozenset((under7, over)) in pairs
+    # He et al. (2022) is cited on both sides (§3.3 and §5.2)
+    stronger = _claim_with(claims, "SOC feedbacks may be stronger than models currently predict")
+    leaky = _claim_with(claims, "too “leaky,”")
+    assert {stronger, leaky} <= _supported_by(links, "he2022")
+    assert frozenset((stronger, leaky)) in pairs
+
+
+def test_tension_b_warming_and_microbial_cue(claims, links):
+    traditional = _claim_with(claims, "Traditional assumptions held that warming always reduces CUE")
+    tao = _claim_with(claims, "higher microbial CUE at the global scale could promote SOC storage")
+    assert frozenset((traditional, tao)) in _contradicting(links)
+    assert tao in _supported_by(links, "tao2023")
+    against = {link["study_id"] for link in links
+               if link["claim_id"] == traditional and link.get("relation") == "contradicts"
+               and link.get("study_id")}
+    assert against == {"tao2023"}
+
+
+def test_other_tensions_are_recorded(claims, links):
+    pairs = _contradicting(links)
+    inert = _claim_with(claims, "once treated as inert in many models")
+    overturned = _claim_with(claims, "has overturned the earlier assumption that deep SOC is inert")
+    assert frozenset((inert, overturned)) in pairs
+    narrative = _claim_with(claims, "often portrayed as offering large, low-cost mitigation potential")
+    doubt = _claim_with(claims, "questioning whether global SOC sequestration can deliver the scale")
+    assert frozenset((narrative, doubt)) in pairs
+    capacity = _claim_with(claims, "quantified global stocks and the unrealized")
+    saturation = _claim_with(claims, "not all soils have large remaining capacity")
+    assert any(link["claim_id"] == capacity and link.get("other_claim_id") == saturation
+               and link["relation"] == "qualifies" for link in links)
+
+
+# -- reader questions answered from the seed files ------------------------------------
+
+
+def _ids(studies, **where) -> set[str]:
+    def ok(s):
+        for field, wanted in where.items():
+            value = s.get(field)
+            if field == "mechanisms":
+                if not set(wanted) & set(value or []):
+                    return False
+            elif value not in (wanted if isinstance(wanted, set) else {wanted}):
+                return False
+        return True
+    return {s["id"] for s in studies if ok(s)}
+
+
+def test_reader_questions(studies, links):
+    # Which studies found warming erodes mineral-associated carbon?
+    assert {"chen2023", "georgiou2022"} <= _ids(studies, mechanisms=["mineral_protection"])
+    # Which studies warmed or sampled deep soil? (the review names three whole-profile experiments)
+    assert {"hickspries2017", "soong2021", "ofiti2021"} <= _ids(studies, depth_class=DEEP)
+    assert _ids(studies, warming_method="whole_soil_heating") == {"hickspries2017", "soong2021", "ofiti2021"}
+    # What does the seed hold on permafrost / high latitudes? Only Schuur et al. (2015).
+    assert (_ids(studies, biome={"arctic", "high_latitude"})
+            | _ids(studies, ecosystem="permafrost")) == {"schuur2015"}
+    # Which works are policy analyses of NDCs and MRV?
+    assert {"wiese2021", "smith2020"} <= _ids(studies, study_type="policy_analysis")
+    # Which emergent-constraint studies does the review cite? (§5.3 lists them)
+    assert _ids(studies, study_type="emergent_constraint") == {"xu2020", "varney2020", "ren2024"}
+    # Which field warming experiments, and which meta-analyses?
+    assert _ids(studies, study_type="field_experiment") == {
+        "hickspries2017", "soong2021", "ofiti2021", "chen2023"}
+    assert _ids(studies, study_type="meta_analysis") == {"lu2013", "tang2020"}
+    # Warming in an alpine shrubland? Long experiments (five years or more)?
+    assert _ids(studies, biome="alpine", ecosystem="shrubland") == {"chen2023"}
+    assert {s["id"] for s in studies if s.get("duration_years", 0) >= 5} == {"soong2021", "chen2023"}
+    # Where did respiration rise? Nowhere does the review report it falling.
+    assert {"lu2013", "tang2020", "bondlamberty2018", "nissan2023", "hickspries2017"} <= _ids(
+        studies, respiration_direction="increase")
+    assert not _ids(studies, respiration_direction="decrease")
+    # Studies reporting SOC gains: the review names none.
+    assert not _ids(studies, soc_direction="increase")
+    # Which studies bear on the most claims? Lu et al. (2013) and He et al. (2022) are among them.
+    per_study = Counter(link["study_id"] for link in links if link.get("study_id"))
+    top = {s for s, _ in per_study.most_common(6)}
+    assert {"lu2013", "he2022"} <= top
+
+
+def test_values_the_review_does_not_state_are_empty(studies, by_id):
+    """Spot checks of data honesty: no site, country, coordinates or warming °C invented."""
+    for s in studies:
+        for field in ("site", "country", "lat", "lon", "depth_top_cm", "depth_bottom_cm"):
+            assert field not in s, f"study {s['id']}: the review gives no {field}"
+    assert "warming_c" not in by_id["soong2021"] and "warming_c" not in by_id["hickspries2017"]
+    assert by_id["soong2021"]["duration_years"] == 5
+    assert by_id["chen2023"]["duration_years"] == 20
+    assert by_id["varney2020"]["warming_c"] == 2    # "at 2 °C global warming"
+
+
+# -- the same questions through the library and the CLI -------------------------------
+
+
+@pytest.fixture(scope="module")
+def kb_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("seed") / "seed.db"
+
+
+@pytest.fixture(scope="module")
+def kb(kb_path):
+    store = KnowledgeBase(kb_path)
+    yield store
+    store.close()
+
+
+def test_api_loads_the_whole_seed(kb, studies, claims, links):
+    counts = kb.counts()
+    assert counts["sources"] == N_WORKS
+    assert counts["studies"] == len(studies)
+    assert counts["claims"] == len(claims)
+    assert counts["claim_links"] == len(links)
+
+
+def test_api_reader_questions(kb, studies):
+    def ids(**filters):
+        return set(kb.studies(**filters)["id"])
+    assert ids(mechanism=["mineral_protection"]) == _ids(studies, mechanisms=["mineral_protection"])
+    assert {"hickspries2017", "soong2021", "ofiti2021"} <= ids(depth_class=sorted(DEEP))
+    assert ids(ecosystem="permafrost") == {"schuur2015"}
+    assert ids(study_type="emergent_constraint") == {"xu2020", "varney2020", "ren2024"}
+    assert ids(biome="alpine", ecosystem="shrubland", direction="decrease") == {"chen2023"}
+    assert {"wiese2021", "smith2020"} <= ids(study_type="policy_analysis")
+    assert "chen2023" in ids(text="shrubland")
+
+
+def test_api_claim_links_show_the_cue_tension(kb):
+    tao = kb.links(study_id="tao2023")
+    assert "contradicts" in set(tao["relation"])
+    assert "supports" in set(tao["relation"])
+
+
+def test_cli_query_answers_a_reader_question(kb, kb_path):
+    result = CliRunner().invoke(cli, ["--db", str(kb_path), "query", "--biome", "alpine",
+                                      "--mechanism", "mineral_protection", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [row["id"] for row in rows] == ["chen2023"]
+    result = CliRunner().invoke(cli, ["--db", str(kb_path), "query", "--study-type",
+                                      "field_experiment", "--mechanism", "microbial_decomposition",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert {row["id"] for row in json.loads(result.output)} == {"hickspries2017", "soong2021", "ofiti2021"}
