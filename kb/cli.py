@@ -208,7 +208,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _plain(value):
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return None
     return value.item() if hasattr(value, "item") else value
 
@@ -216,7 +216,7 @@ def _plain(value):
 def _short(value, width: int = 48):
     if isinstance(value, str) and len(value) > width:
         return value[:width - 1] + "…"
-    return "" if value is None else value
+    return "" if value is None or value is pd.NA else value
 
 
 @cli.command()

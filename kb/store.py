@@ -35,6 +35,16 @@ DEPENDENTS = {
     "claim_links": [],
 }
 
+#: integer columns of each query's result (SQLite gives floats once a NULL is among them)
+INTEGER_COLUMNS = {
+    "studies_query": {"year", "start_year"},
+    "effects_query": {"year", "n_t", "n_c"},
+    "claims": {"n_supports", "n_contradicts", "n_qualifies"},
+    "claim_links": {"id"},
+    "sources": {"year"},
+    "changes": {"id"},
+}
+
 _STUDY_COLUMNS = """s.*, src.first_author AS first_author, src.year AS year,
   src.title AS source_title, src.doi AS doi,
   (SELECT group_concat(mechanism, ';') FROM study_mechanisms m WHERE m.study_id = s.id) AS mechanisms"""
@@ -455,7 +465,11 @@ class KnowledgeBase:
     def _frame(self, sql: str, params: list, table: str) -> pd.DataFrame:
         cursor = self.db.execute(sql, params)
         columns = [d[0] for d in cursor.description]
-        return pd.DataFrame(cursor.fetchall(), columns=columns)
+        frame = pd.DataFrame(cursor.fetchall(), columns=columns)
+        for column in INTEGER_COLUMNS.get(table, set()).intersection(frame.columns):
+            # nullable integers: a missing year stays missing instead of turning 2016 into 2016.0
+            frame[column] = frame[column].astype("Int64")
+        return frame
 
     # -- files --------------------------------------------------------------------------
 

@@ -1,0 +1,329 @@
+"""Data shaping for the Streamlit explorer: frames the pages show and plot.
+
+No Streamlit here (the pages cache and draw); no SQL (everything goes through
+:class:`~kb.KnowledgeBase`); no statistics beyond what :mod:`evidence` computes, except
+the per-study confidence intervals that a forest or funnel plot draws.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import evidence
+
+from .store import KnowledgeBase
+
+#: sidebar filter -> vocabulary table that lists its values
+FACETS = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
+          "depth_class": "depth_classes", "direction": "directions", "study_type": "study_types"}
+METHODS = ("REML", "DL", "ML", "PM", "HS", "SJ", "HE", "EB", "FE")
+Z95 = float(stats.norm.ppf(0.975))
+
+
+def db_path() -> str:
+    """The database the app opens: ``SOC_KB_DB``, else ``soc-kb.db`` here (as the CLI)."""
+    return os.environ.get("SOC_KB_DB") or "soc-kb.db"
+
+
+def clean_filters(values: dict) -> dict:
+    """Filters with the empty ones dropped and lists as tuples (hashable, for caching)."""
+    clean = {}
+    for name, value in values.items():
+        if value is None or value == "" or (isinstance(value, list | tuple) and not value):
+            continue
+        clean[name] = tuple(value) if isinstance(value, list) else value
+    return clean
+
+
+def open_range(chosen: tuple, full: tuple) -> tuple | None:
+    """A slider's range as a filter: None when it spans everything (so no row is dropped)."""
+    low, high = chosen
+    if (low, high) == tuple(full):
+        return None
+    return (None if low == full[0] else low, None if high == full[1] else high)
+
+
+# -- studies ----------------------------------------------------------------------------
+
+
+def short_citation(first_author, authors, year) -> str:
+    """``Crowther et al. (2016)``; ``Smith & Doe (2024)``; ``Smith (n.d.)``."""
+    if not isinstance(first_author, str) or not first_author:
+        return ""
+    names = authors.split(" and ") if isinstance(authors, str) else [first_author]
+    second = names[1].split(",")[0].strip() if len(names) == 2 else ""
+    who = {1: first_author, 2: f"{first_author} & {second}"}.get(len(names), f"{first_author} et al.")
+    when = str(int(year)) if pd.notna(year) else "n.d."
+    return f"{who} ({when})"
+
+
+def study_table(studies: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """The studies as the Explore table shows them: a citation, the system, a DOI link."""
+    authors = sources.set_index("key")["authors"] if len(sources) else pd.Series(dtype=object)
+    journals = sources.set_index("key")["journal"] if len(sources) else pd.Series(dtype=object)
+    keys = studies["source_key"]
+    table = pd.DataFrame({
+        "study": studies["id"],
+        "citation": [short_citation(f, authors.get(k), y) for f, k, y
+                     in zip(studies["first_author"], keys, studies["year"], strict=True)],
+        "title": studies["source_title"],
+        "journal": keys.map(journals),
+        "biome": studies["biome"], "ecosystem": studies["ecosystem"],
+        "study type": studies["study_type"],
+        "depth (cm)": [depth_text(t, b) for t, b in zip(studies["depth_top_cm"],
+                                                    studies["depth_bottom_cm"], strict=True)],
+        "warming (°C)": studies["warming_c"],
+        "SOC direction": studies["soc_direction"],
+        "mechanisms": [", ".join(m) for m in studies["mechanisms"]],
+        "DOI": [doi_url(d) for d in studies["doi"]],
+    })
+    return table
+
+
+def depth_text(top, bottom) -> str:
+    if pd.isna(top) or pd.isna(bottom):
+        return ""
+    return f"{top:g}–{bottom:g}"
+
+
+def doi_url(doi) -> str | None:
+    return f"https://doi.org/{doi}" if isinstance(doi, str) and doi else None
+
+
+def map_frame(studies: pd.DataFrame) -> pd.DataFrame:
+    """Studies with coordinates (one point per study) for the site map."""
+    located = studies.dropna(subset=["lat", "lon"])
+    return pd.DataFrame({"study": located["id"], "lat": located["lat"].astype(float),
+                         "lon": located["lon"].astype(float), "biome": located["biome"].fillna("—"),
+                         "site": located["site"].fillna("")})
+
+
+def timeline_frame(studies: pd.DataFrame) -> pd.DataFrame:
+    """Publications per year (one count per source, not per study) and study type."""
+    dated = studies.dropna(subset=["year"]).drop_duplicates("source_key")
+    counts = (dated.assign(year=dated["year"].astype(int), study_type=dated["study_type"].fillna("—"))
+              .groupby(["year", "study_type"]).size().rename("publications").reset_index())
+    return counts
+
+
+# -- pooling ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A pooled lnRR and what went into it (and what did not, and why)."""
+
+    result: evidence.PoolResult | None
+    used: pd.DataFrame
+    n_effects: int
+    n_without_variance: int
+    n_other_measure: int
+    n_assumed_variance: int
+    problem: str = ""
+
+
+def poolable(effects: pd.DataFrame) -> pd.DataFrame:
+    """Log response ratios that have a sampling variance (the rows a pooled lnRR uses)."""
+    keep = (effects["measure"] == "ROM") & effects["yi"].notna() & effects["vi"].notna()
+    return effects[keep]
+
+
+def pool_effects(effects: pd.DataFrame, method: str = "REML") -> Pooled:
+    """Random-effects pool (:func:`evidence.pool`) of the lnRR effects that have a variance."""
+    used = poolable(effects)
+    counts = dict(n_effects=len(effects),
+                  n_without_variance=int(((effects["measure"] == "ROM") & effects["vi"].isna()).sum()),
+                  n_other_measure=int((effects["measure"] != "ROM").sum()),
+                  n_assumed_variance=int(used["variance_note"].notna().sum()))
+    if len(used) == 0:
+        return Pooled(None, used, problem="no log response ratio with a variance in this selection",
+                      **counts)
+    try:
+        result = evidence.pool(used["yi"].to_numpy(float), used["vi"].to_numpy(float), method=method)
+    except evidence.EvidenceError as exc:
+        return Pooled(None, used, problem=str(exc), **counts)
+    return Pooled(result, used, **counts)
+
+
+def percent(lnrr: float) -> float:
+    return float(evidence.percent_change_from_lnrr(lnrr))
+
+
+def effect_line(result: evidence.PoolResult) -> str:
+    """``−0.123 lnRR (−11.6 %), 95 % CI −0.20 to −0.05 (−18.1 % to −4.9 %)``."""
+    pct = result.percent_change()
+    return (f"{result.estimate:+.3f} lnRR ({pct[0]:+.1f} %), 95 % CI {result.ci_low:+.3f} to "
+            f"{result.ci_high:+.3f} ({pct[1]:+.1f} % to {pct[2]:+.1f} %)")
+
+
+def forest_frame(effects: pd.DataFrame, weights=None) -> pd.DataFrame:
+    """One row per effect: label, lnRR with its 95 % CI, percent change, weight, variance note."""
+    se = np.sqrt(effects["vi"].to_numpy(float))
+    yi = effects["yi"].to_numpy(float)
+    labels = [f"{s} · {e}" if isinstance(e, str) else str(s)
+              for s, e in zip(effects["study_id"], effects["id"], strict=True)]
+    return pd.DataFrame({
+        "label": labels, "study": effects["study_id"].to_numpy(), "yi": yi,
+        "ci_low": yi - Z95 * se, "ci_high": yi + Z95 * se,
+        "percent": 100 * np.expm1(yi), "vi": effects["vi"].to_numpy(float),
+        "variance_note": effects["variance_note"].fillna("").to_numpy(),
+        "weight": np.ones(len(yi)) if weights is None else np.asarray(weights, float),
+        "kind": "study",
+    })
+
+
+def summary_rows(result: evidence.PoolResult, label: str = "Pooled (RE)") -> pd.DataFrame:
+    """The pooled diamond and prediction interval as rows of a forest frame."""
+    return pd.DataFrame([{
+        "label": label, "study": "", "yi": result.estimate, "ci_low": result.ci_low,
+        "ci_high": result.ci_high, "pi_low": result.pi_low, "pi_high": result.pi_high,
+        "percent": percent(result.estimate), "vi": result.se ** 2, "variance_note": "",
+        "weight": 100.0, "kind": "pooled"}])
+
+
+def funnel_frame(effects: pd.DataFrame, estimate: float, filled: pd.DataFrame | None = None):
+    """Points (yi, se; observed or filled) and the pseudo 95 % funnel around ``estimate``."""
+    points = pd.DataFrame({"yi": effects["yi"].to_numpy(float),
+                           "se": np.sqrt(effects["vi"].to_numpy(float)), "kind": "observed"})
+    if filled is not None and len(filled):
+        extra = filled[filled["filled"]]
+        points = pd.concat([points, pd.DataFrame({"yi": extra["yi"], "se": np.sqrt(extra["vi"]),
+                                                  "kind": "filled"})], ignore_index=True)
+    top = float(points["se"].max()) * 1.05 if len(points) else 1.0
+    se = np.linspace(0, top, 30)
+    funnel = pd.DataFrame({"se": np.concatenate([se, se]),
+                           "yi": np.concatenate([estimate - Z95 * se, estimate + Z95 * se]),
+                           "side": ["low"] * len(se) + ["high"] * len(se)})
+    return points, funnel
+
+
+# -- one study --------------------------------------------------------------------------
+
+
+EFFECT_COLUMNS = ["id", "response", "measure", "yi", "percent", "vi", "variance_note", "mean_t",
+                  "sd_t", "n_t", "mean_c", "sd_c", "n_c", "units", "depth_top_cm",
+                  "depth_bottom_cm", "warming_c", "duration_years", "direction",
+                  "source_location", "quality_flag"]
+
+
+def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """A study's effects with lnRR also as percent change, variance notes beside variances."""
+    table = effects.assign(percent=[percent(y) if m == "ROM" and pd.notna(y) else np.nan
+                                    for y, m in zip(effects["yi"], effects["measure"], strict=True)])
+    return table.reindex(columns=EFFECT_COLUMNS)
+
+
+def study_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
+    """The claims a study bears on: the relation, the claim text and the supporting quote."""
+    links = kb.links(study_id=study_id)
+    if links.empty:
+        return pd.DataFrame(columns=["claim", "relation", "text", "quote", "note"])
+    claims = kb.claims(study_id=study_id).set_index("id")["text"]
+    return pd.DataFrame({"claim": links["claim_id"], "relation": links["relation"],
+                         "text": links["claim_id"].map(claims), "quote": links["quote"],
+                         "note": links["note"]})
+
+
+# -- adding -----------------------------------------------------------------------------
+
+
+def study_record(values: dict) -> dict:
+    """A study record from form values: empty fields and empty lists left out."""
+    record = {}
+    for name, value in values.items():
+        if isinstance(value, str):
+            value = value.strip()
+        if value in (None, "", [], ()):
+            continue
+        record[name] = list(value) if isinstance(value, tuple) else value
+    return record
+
+
+def saved_upload(name: str, data: bytes, folder) -> str:
+    """Write an uploaded file under its own (base) name in ``folder``; return the path.
+
+    The importers name the file in their error messages, so it keeps the user's name.
+    """
+    path = os.path.join(folder, os.path.basename(name) or "upload")
+    with open(path, "wb") as out:
+        out.write(data)
+    return path
+
+
+# -- downloads --------------------------------------------------------------------------
+
+
+def bibtex(sources: pd.DataFrame) -> str:
+    """The raw BibTeX entries of these sources, one after another."""
+    return "\n\n".join(b.strip() for b in sources["bibtex"].dropna()) + "\n"
+
+
+def table_text(frame: pd.DataFrame, fmt: str, digits: int = 3) -> str:
+    """A table as CSV, Markdown or LaTeX (numbers rounded to ``digits`` for the last two)."""
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    shown = frame.round(digits)
+    if fmt == "markdown":
+        return shown.to_markdown(index=False) + "\n"
+    if fmt == "latex":
+        out = io.StringIO()
+        shown.to_latex(out, index=False, float_format=f"%.{digits}f", na_rep="")
+        return out.getvalue()
+    raise ValueError(f"unknown table format '{fmt}'; use csv, markdown or latex")
+
+
+_MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|~<>$&:"})
+
+
+def plain(text) -> str:
+    """Text safe to put in Markdown: every special character escaped, newlines as spaces.
+
+    Titles and quotes come from users and files; shown through this they stay text
+    (no links, images, emphasis, LaTeX or HTML).
+    """
+    if not isinstance(text, str):
+        return ""
+    return " ".join(text.split()).translate(_MARKDOWN_SPECIALS)
+
+
+def touched_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
+    """The claims a (new) study touches: those it is linked to, and those whose scope
+    (biome or mechanism) it falls in, with how."""
+    study = kb.study(study_id)
+    linked = study_claims(kb, study_id)[["claim", "relation", "text"]]
+    scoped = [kb.claims(biome=study["biome"])] if study.get("biome") else []
+    scoped += [kb.claims(mechanism=m) for m in study.get("mechanisms") or []]
+    in_scope = pd.concat(scoped) if scoped else pd.DataFrame(columns=["id", "text"])
+    in_scope = pd.DataFrame({"claim": in_scope["id"], "relation": "in scope (not linked)",
+                             "text": in_scope["text"]})
+    in_scope = in_scope[~in_scope["claim"].isin(linked["claim"])].drop_duplicates("claim")
+    return pd.concat([linked, in_scope], ignore_index=True)
+
+
+# -- modules that may not be there yet ----------------------------------------------------
+
+
+def optional(module: str):
+    """``module`` imported, or None when this version does not have it yet."""
+    from importlib import import_module
+
+    try:
+        return import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+def synthesis_module():
+    return optional("evidence.synthesis")
+
+
+def graph_module():
+    return optional("kb.graph")
