@@ -287,3 +287,15 @@ class _Bar:
 
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
+
+
+def _register_commands() -> None:
+    """Commands defined in other modules (they import helpers from here, so they come last)."""
+    from .commands_synth import claim, claims, synth
+    from .importers.commands import import_cosore, import_srdb
+
+    for command in (import_srdb, import_cosore, synth, claims, claim):
+        cli.add_command(command)
+
+
+_register_commands()

@@ -1,0 +1,181 @@
+"""CLI commands for synthesis tables and the claim–evidence graph: ``synth``, ``claims``,
+``claim`` and ``export-graph`` (thin: parse, call :mod:`kb.graph` / :mod:`evidence`, print)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from evidence._checks import METHODS
+from evidence.errors import EvidenceError
+from evidence.synthesis import evidence_map, synthesize
+
+from . import graph
+from .cli import _fail_cleanly, _filter_options, _open, _parsed_filters, render
+from .errors import KBError
+
+#: --by names -> synthesis column
+FACETS = {"biome": "biome", "ecosystem": "ecosystem", "mechanism": "mechanism",
+          "depth_class": "depth_class", "depth-class": "depth_class", "warming": "warming_bin",
+          "warming_bin": "warming_bin", "study_type": "study_type", "study-type": "study_type",
+          "evidence_kind": "evidence_kind"}
+VOCABULARY_OF = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
+                 "depth_class": "depth_classes", "study_type": "study_types"}
+TABLE_FORMATS = ["table", "csv", "markdown", "latex", "html", "json"]
+ROUNDING = {"estimate": 4, "ci_low": 4, "ci_high": 4, "pi_low": 4, "pi_high": 4, "tau2": 4,
+            "percent_change": 1, "percent_change_low": 1, "percent_change_high": 1, "i2": 1}
+
+
+def _facets(by: str) -> list[str]:
+    names = [b.strip() for b in by.split(",") if b.strip()]
+    unknown = [n for n in names if n not in FACETS]
+    if unknown or not 1 <= len(names) <= 2:
+        raise KBError(f"--by: '{by}' must be one or two of {', '.join(sorted(set(FACETS.values())))}"
+                      ", comma-separated")
+    return [FACETS[n] for n in names]
+
+
+@click.command()
+@_filter_options
+@click.option("--by", default="biome", show_default=True,
+              help="One or two facets, comma-separated: biome, ecosystem, mechanism, "
+                   "depth_class, warming (bins <1, 1–2, 2–4, ≥4 °C), study_type, evidence_kind.")
+@click.option("--method", type=click.Choice(METHODS), default="REML", show_default=True,
+              help="tau² estimator (FE: fixed effect).")
+@click.option("--test", type=click.Choice(["z", "knha"]), default="z", show_default=True)
+@click.option("--map", "as_map", is_flag=True,
+              help="Show the evidence map instead: studies per pair of the two --by facets.")
+@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.pass_context
+@_fail_cleanly
+def synth(ctx, by, method, test, as_map, fmt, output, **filters):
+    """Synthesis table: pooled effect, heterogeneity, votes and certainty per group.
+
+    --response chooses the response (default soc_stock); studies without an effect on it
+    but with a stated direction count in the vote columns.
+    """
+    facets = _facets(by)
+    filters = _parsed_filters(filters)
+    response = filters.pop("response", None) or "soc_stock"
+    with _open(ctx) as kb:
+        rows = graph.synthesis_rows(kb, response=response, **filters)
+        vocabularies = {f: kb.vocabulary_names(VOCABULARY_OF[f]) for f in facets if f in VOCABULARY_OF}
+    table = _map(rows, facets, vocabularies) if as_map else _synthesis(rows, facets, method, test)
+    _emit(_format(table, fmt), output)
+
+
+def _synthesis(rows: pd.DataFrame, facets: list[str], method: str, test: str) -> pd.DataFrame:
+    if rows.empty:
+        raise KBError("no effects or direction-only studies match; widen the filters or "
+                      "choose another --response")
+    try:
+        return synthesize(rows, facets, method=method, test=test)
+    except EvidenceError as exc:
+        raise KBError(str(exc)) from None
+
+
+def _map(rows: pd.DataFrame, facets: list[str], vocabularies: dict) -> pd.DataFrame:
+    if len(facets) != 2:
+        raise KBError("--map needs two facets, e.g. --by biome,mechanism")
+    if rows.empty:
+        raise KBError("no studies match; widen the filters")
+    table = evidence_map(rows, *facets, vocabularies.get(facets[0]), vocabularies.get(facets[1]))
+    return table.reset_index()
+
+
+def _format(frame: pd.DataFrame, fmt: str) -> str:
+    if fmt in ("csv", "json"):
+        return render(frame, fmt, list(frame.columns))
+    shown = _rounded(frame)
+    if fmt == "latex":
+        return shown.to_latex(index=False, na_rep="", float_format="%g")
+    if fmt == "html":
+        return shown.to_html(index=False, na_rep="", border=0) + "\n"
+    if fmt == "markdown":
+        shown = shown.astype(object).where(shown.notna(), "")
+    return render(shown, fmt, list(shown.columns))
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    shown = frame.round({k: v for k, v in ROUNDING.items() if k in frame})
+    for column in ("q_pvalue", "sign_test_pvalue"):
+        if column in shown:
+            shown[column] = shown[column].map(lambda p: None if pd.isna(p) else float(f"{p:.3g}"))
+    return shown
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+CLAIM_COLUMNS = ["id", "n_supports", "n_contradicts", "n_qualifies", "certainty", "contested", "text"]
+
+
+@click.command()
+@click.option("--contested", is_flag=True, help="Only claims with evidence on both sides or a "
+                                                "contradicting claim, with the reasons.")
+@click.option("--weak", is_flag=True, help="Only claims resting on a single study or only on models.")
+@click.option("--study", "study_id", help="Only the claims this study bears on.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
+              default="table", show_default=True)
+@click.pass_context
+@_fail_cleanly
+def claims(ctx, contested, weak, study_id, fmt):
+    """List claims with their balance of evidence and certainty."""
+    if contested and weak:
+        raise KBError("choose one of --contested and --weak")
+    with _open(ctx) as kb:
+        G = graph.build_graph(kb)
+    frame = _claims_frame(G, contested, weak, study_id)
+    click.echo(render(frame, fmt, list(frame.columns)), nl=False)
+
+
+def _claims_frame(G, contested: bool, weak: bool, study_id: str | None) -> pd.DataFrame:
+    if study_id:
+        return graph.study_claims(G, study_id)
+    if contested:
+        return graph.contested_claims(G)
+    if weak:
+        return graph.weak_claims(G)
+    states = graph.claim_states(G).rename_axis("id").reset_index()
+    states["text"] = [G.nodes[f"claim:{i}"].get("text") for i in states["id"]]
+    return states[CLAIM_COLUMNS]
+
+
+@click.command()
+@click.argument("claim_id")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.pass_context
+@_fail_cleanly
+def claim(ctx, claim_id, fmt):
+    """One claim: its evidence, balance, contest, certainty and the reasons for it."""
+    with _open(ctx) as kb:
+        report = graph.claim_report(kb, claim_id)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1, default=str))
+    else:
+        click.echo(report.to_markdown())
+
+
+@click.command("export-graph")
+@click.option("--format", "fmt", type=click.Choice(list(graph.GRAPH_FORMATS)), required=True)
+@click.option("--output", required=True, type=click.Path(dir_okay=False))
+@click.pass_context
+@_fail_cleanly
+def export_graph(ctx, fmt, output):
+    """Export the claim–evidence graph as GraphML, node-link JSON or DOT."""
+    with _open(ctx) as kb:
+        path = graph.export_graph(kb, output, fmt)
+    click.echo(f"wrote {path}")
+
+
+COMMANDS = (synth, claims, claim, export_graph)

@@ -1,0 +1,602 @@
+"""The claim–evidence graph: a ``networkx.MultiDiGraph`` built from the store.
+
+Nodes are ``claim:…``, ``study:…``, ``source:…``, ``mechanism:…`` and ``biome:…``, each
+with a ``kind``. Edges carry a ``relation`` and use it as their key: ``supports`` /
+``contradicts`` / ``qualifies`` (study → claim, with the link's quote), the same plus
+``refines`` between claims (other claim → claim), ``involves`` (study → mechanism),
+``located_in`` (study → biome) and ``cites`` (study → source). Attributes are never None
+or lists, so the graph writes to GraphML as it is.
+
+The questions it answers — evidence for a claim, contested claims, weak claims, the
+studies that bear on the most claims, what a new record changes — are functions that take
+either a :class:`~kb.KnowledgeBase` or a graph already built from one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from evidence.certainty import Certainty, grade_certainty
+
+from .errors import KBError, NotFoundError
+
+EVIDENCE_RELATIONS = ("supports", "contradicts", "qualifies")
+STUDY_ATTRIBUTES = ("study_type", "evidence_kind", "biome", "ecosystem", "depth_class",
+                    "warming_c", "warming_method", "duration_years", "soc_direction",
+                    "respiration_direction", "first_author", "year", "source_key",
+                    "evidence_quote", "quote_location")
+CLAIM_ATTRIBUTES = ("text", "section", "source_key", "scope_biome", "scope_ecosystem",
+                    "scope_mechanism", "scope_depth_class", "quote")
+SCOPE_FROM_CLAIM = {"biome": "scope_biome", "ecosystem": "scope_ecosystem",
+                    "depth_class": "scope_depth_class", "mechanism": "scope_mechanism"}
+GRAPH_FORMATS = ("graphml", "json-graph", "dot")
+
+
+# -- building ------------------------------------------------------------------------------
+
+def build_graph(store) -> nx.MultiDiGraph:
+    """The claim–evidence graph of everything in ``store``."""
+    G = nx.MultiDiGraph(name="soc-kb claim–evidence graph")
+    for row in _records(store.sources()):
+        G.add_node(f"source:{row['key']}", kind="source", label=_source_label(row),
+                   **_clean(row, ("title", "year", "doi")))
+    kinds = evidence_kinds(store)
+    for row in _records(store.studies()):
+        _add_study(G, row, kinds)
+    for row in _records(store.claims()):
+        G.add_node(f"claim:{row['id']}", kind="claim", label=row["id"],
+                   **_clean(row, CLAIM_ATTRIBUTES))
+    for row in _records(store.links()):
+        _add_link(G, row)
+    return G
+
+
+def evidence_kinds(store) -> dict[str, str]:
+    """study type -> evidence kind (experimental, observational, synthesis, model, expert)."""
+    frame = store.vocabulary("study_types")
+    return dict(zip(frame["name"], frame["evidence_kind"], strict=True))
+
+
+def _add_study(G, row: dict, kinds: dict) -> None:
+    node = f"study:{row['id']}"
+    row = {**row, "evidence_kind": kinds.get(row.get("study_type"))}
+    G.add_node(node, kind="study", label=_study_label(row), **_clean(row, STUDY_ATTRIBUTES))
+    if _present(row.get("source_key")):
+        G.add_edge(node, f"source:{row['source_key']}", key="cites", relation="cites")
+    for mechanism in row.get("mechanisms") or []:
+        _add_facet(G, node, "mechanism", mechanism, "involves")
+    if _present(row.get("biome")):
+        _add_facet(G, node, "biome", row["biome"], "located_in")
+
+
+def _add_facet(G, node: str, kind: str, name: str, relation: str) -> None:
+    G.add_node(f"{kind}:{name}", kind=kind, label=name)
+    G.add_edge(node, f"{kind}:{name}", key=relation, relation=relation)
+
+
+def _add_link(G, row: dict) -> None:
+    origin = f"study:{row['study_id']}" if _present(row.get("study_id")) else f"claim:{row['other_claim_id']}"
+    relation = str(row["relation"])
+    G.add_edge(origin, f"claim:{row['claim_id']}", key=relation, relation=relation,
+               link_id=int(row["id"]), **_clean(row, ("quote", "note")))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.to_dict(orient="records")
+
+
+def _clean(row: dict, names) -> dict:
+    """The named fields that have a value, as plain Python scalars (GraphML-safe)."""
+    return {n: _scalar(row[n]) for n in names if n in row and _present(row[n])}
+
+
+def _present(value) -> bool:
+    if value is None or value is pd.NA:
+        return False
+    return not (isinstance(value, float) and np.isnan(value))
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _study_label(row: dict) -> str:
+    if _present(row.get("first_author")) and _present(row.get("year")):
+        return f"{row['first_author']} {int(row['year'])}"
+    return str(row["id"])
+
+
+def _source_label(row: dict) -> str:
+    year = f" {int(row['year'])}" if _present(row.get("year")) else ""
+    return f"{row.get('first_author') or row['key']}{year}"
+
+
+def as_graph(store_or_graph) -> nx.MultiDiGraph:
+    """A graph given as it is, or built from a knowledge base."""
+    return store_or_graph if isinstance(store_or_graph, nx.Graph) else build_graph(store_or_graph)
+
+
+# -- one claim -----------------------------------------------------------------------------
+
+def claim_node(G, claim_id: str) -> str:
+    node = f"claim:{claim_id}"
+    if node not in G:
+        raise NotFoundError(f"claims: no record with id '{claim_id}'")
+    return node
+
+
+def claim_evidence(G, claim_id: str) -> pd.DataFrame:
+    """One row per (study, relation) bearing on a claim, with the study's system.
+
+    Direct links come first (``via`` empty). Then the studies that support a claim
+    contradicting this one count as contradicting it, with ``via`` naming that claim.
+    """
+    node = claim_node(G, claim_id)
+    rows = [_evidence_row(G, u, data, None) for u, _, data in G.in_edges(node, data=True)
+            if G.nodes[u]["kind"] == "study" and data["relation"] in EVIDENCE_RELATIONS]
+    for other in counter_claims(G, claim_id):
+        rows += [_evidence_row(G, u, {**data, "relation": "contradicts"}, other)
+                 for u, _, data in G.in_edges(f"claim:{other}", data=True)
+                 if G.nodes[u]["kind"] == "study" and data["relation"] == "supports"]
+    columns = ["study_id", "relation", "via", "label", *STUDY_ATTRIBUTES, "mechanisms", "quote"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _evidence_row(G, study_node: str, data: dict, via: str | None) -> dict:
+    study = G.nodes[study_node]
+    mechanisms = sorted(G.nodes[m]["label"] for m in G.successors(study_node)
+                        if G.nodes[m]["kind"] == "mechanism")
+    return {"study_id": study_node.split(":", 1)[1], "relation": data["relation"], "via": via,
+            **{k: study.get(k) for k in ("label", *STUDY_ATTRIBUTES)},
+            "mechanisms": mechanisms, "quote": data.get("quote") or study.get("evidence_quote")}
+
+
+def counter_claims(G, claim_id: str) -> list[str]:
+    """Claims joined to this one by a ``contradicts`` link, in either direction."""
+    node = claim_node(G, claim_id)
+    edges = [*G.in_edges(node, data=True), *G.out_edges(node, data=True)]
+    others = {v if u == node else u for u, v, d in edges if d["relation"] == "contradicts"}
+    return sorted(o.split(":", 1)[1] for o in others if G.nodes[o]["kind"] == "claim")
+
+
+def balance(evidence: pd.DataFrame) -> dict[str, int]:
+    """Distinct studies that support, contradict (directly or via a counter-claim), qualify."""
+    return {f"n_{r}": int(evidence.loc[evidence["relation"] == r, "study_id"].nunique())
+            for r in EVIDENCE_RELATIONS}
+
+
+def claim_certainty(claim: dict, evidence: pd.DataFrame) -> Certainty | None:
+    """The GRADE-like grade of a claim's evidence, in the claim's scope (None without evidence)."""
+    if evidence.empty:
+        return None
+    scope = {facet: claim.get(column) for facet, column in SCOPE_FROM_CLAIM.items()}
+    return grade_certainty(evidence.rename(columns={"relation": "direction"}), scope=scope)
+
+
+@dataclass
+class ClaimReport:
+    """Everything the knowledge base says about one claim."""
+
+    claim_id: str
+    claim: dict
+    evidence: pd.DataFrame
+    balance: dict
+    counter_claims: list
+    contested: list
+    certainty: Certainty | None = field(default=None)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The evidence rows."""
+        return self.evidence
+
+    @property
+    def grade(self) -> str:
+        return self.certainty.grade if self.certainty else "no evidence"
+
+    def to_dict(self) -> dict:
+        reasons = self.certainty.to_frame().to_dict(orient="records") if self.certainty else []
+        evidence = self.evidence.astype(object).where(self.evidence.notna(), None)
+        return {"claim": self.claim, "balance": self.balance, "counter_claims": self.counter_claims,
+                "contested": self.contested, "certainty": self.grade, "reasons": reasons,
+                "evidence": evidence.to_dict(orient="records")}
+
+    def to_markdown(self) -> str:
+        """The report as Markdown: the claim, balance, certainty with reasons, evidence."""
+        lines = [f"### Claim `{self.claim_id}`", "", f"> {self.claim.get('text', '')}", "",
+                 _balance_line(self), "", f"**Certainty: {self.grade}**", ""]
+        if self.certainty:
+            lines += [f"- {r.domain}: {r.text}{_levels(r)}" for r in self.certainty.reasons] + [""]
+        if self.contested:
+            lines += ["**Contested:** " + "; ".join(self.contested), ""]
+        if not self.evidence.empty:
+            lines += [_evidence_table(self.evidence), ""]
+        return "\n".join(lines)
+
+
+def _balance_line(report: ClaimReport) -> str:
+    b = report.balance
+    line = (f"Evidence: {b['n_supports']} supporting, {b['n_contradicts']} contradicting, "
+            f"{b['n_qualifies']} qualifying studies")
+    if report.counter_claims:
+        line += "; contradicted by claims " + ", ".join(f"`{c}`" for c in report.counter_claims)
+    return line + "."
+
+
+def _levels(reason) -> str:
+    if reason.domain == "start" or not reason.levels:
+        return ""
+    return f" (−{-reason.levels})"
+
+
+def _evidence_table(evidence: pd.DataFrame) -> str:
+    shown = evidence.assign(
+        study=evidence["label"], via=evidence["via"].fillna(""),
+        system=[_system(r) for r in evidence.to_dict(orient="records")],
+        quote=evidence["quote"].map(lambda q: _short(q, 90)))
+    columns = ["relation", "study", "via", "evidence_kind", "system", "soc_direction", "quote"]
+    return shown[columns].fillna("").to_markdown(index=False)
+
+
+def _system(row: dict) -> str:
+    parts = [row.get(k) for k in ("biome", "ecosystem", "depth_class")]
+    warming = row.get("warming_c")
+    parts.append(f"+{warming:g} °C" if _present(warming) else None)
+    return ", ".join(str(p) for p in parts if _present(p))
+
+
+def _short(text, width: int) -> str:
+    text = "" if not _present(text) else str(text)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def claim_report(store_or_graph, claim_id: str) -> ClaimReport:
+    """The evidence on a claim, its balance, contest and certainty with reasons."""
+    G = as_graph(store_or_graph)
+    claim = {"id": claim_id, **{k: v for k, v in G.nodes[claim_node(G, claim_id)].items()
+                                if k not in ("kind", "label")}}
+    evidence = claim_evidence(G, claim_id)
+    return ClaimReport(claim_id, claim, evidence, balance(evidence), counter_claims(G, claim_id),
+                       contest_reasons(G, claim_id, evidence), claim_certainty(claim, evidence))
+
+
+# -- contest, reach, weakness --------------------------------------------------------------
+
+def contest_reasons(G, claim_id: str, evidence: pd.DataFrame | None = None) -> list[str]:
+    """Why a claim is contested, computed from its links (empty when it is not)."""
+    evidence = claim_evidence(G, claim_id) if evidence is None else evidence
+    direct = evidence[evidence["via"].isna()]
+    reasons = []
+    n_for = direct.loc[direct["relation"] == "supports", "study_id"].nunique()
+    n_against = direct.loc[direct["relation"] == "contradicts", "study_id"].nunique()
+    if n_for and n_against:
+        reasons.append(f"{n_for} stud{'y' if n_for == 1 else 'ies'} support it and "
+                       f"{n_against} contradict it")
+    for other in counter_claims(G, claim_id):
+        reasons.append(f"claim '{other}' contradicts it")
+    reasons += [f"study '{s}' supports both it and claim '{other}'"
+                for s, other in _double_supporters(evidence)]
+    return reasons
+
+
+def _double_supporters(evidence: pd.DataFrame) -> list[tuple[str, str]]:
+    """(study, counter-claim) pairs where one study supports this claim and its contradiction."""
+    direct = set(evidence.loc[evidence["via"].isna() & (evidence["relation"] == "supports"), "study_id"])
+    via = evidence[evidence["via"].notna()]
+    return [(s, o) for s, o in zip(via["study_id"], via["via"], strict=True) if s in direct]
+
+
+def claim_ids(G) -> list[str]:
+    return [n.split(":", 1)[1] for n, kind in G.nodes(data="kind") if kind == "claim"]
+
+
+def contested_claims(store_or_graph) -> pd.DataFrame:
+    """Claims with evidence on both sides or a contradicting claim, with the reasons."""
+    G = as_graph(store_or_graph)
+    rows = []
+    for claim_id in claim_ids(G):
+        evidence = claim_evidence(G, claim_id)
+        reasons = contest_reasons(G, claim_id, evidence)
+        if reasons:
+            rows.append({"id": claim_id, "text": G.nodes[f"claim:{claim_id}"].get("text"),
+                         **balance(evidence), "counter_claims": ", ".join(counter_claims(G, claim_id)),
+                         "reasons": "; ".join(reasons)})
+    return pd.DataFrame(rows, columns=["id", "text", "n_supports", "n_contradicts", "n_qualifies",
+                                       "counter_claims", "reasons"])
+
+
+def study_claims(store_or_graph, study_id: str) -> pd.DataFrame:
+    """The claims one study bears on, with the relation and the link's quote."""
+    G = as_graph(store_or_graph)
+    node = f"study:{study_id}"
+    if node not in G:
+        raise NotFoundError(f"studies: no record with id '{study_id}'")
+    rows = [{"claim_id": v.split(":", 1)[1], "relation": d["relation"],
+             "text": G.nodes[v].get("text"), "quote": d.get("quote")}
+            for _, v, d in G.out_edges(node, data=True) if d["relation"] in EVIDENCE_RELATIONS]
+    return pd.DataFrame(rows, columns=["claim_id", "relation", "text", "quote"])
+
+
+def top_studies(store_or_graph, n: int = 10) -> pd.DataFrame:
+    """The studies that bear on the most claims (distinct claims, then supports, then id)."""
+    G = as_graph(store_or_graph)
+    rows = [_reach(G, node) for node, kind in G.nodes(data="kind") if kind == "study"]
+    frame = pd.DataFrame(rows, columns=["study_id", "label", "study_type", "n_claims",
+                                        *(f"n_{r}" for r in EVIDENCE_RELATIONS)])
+    frame = frame.sort_values(["n_claims", "n_supports", "study_id"], ascending=[False, False, True])
+    return frame.head(n).reset_index(drop=True)
+
+
+def _reach(G, node: str) -> dict:
+    edges = [(v, d["relation"]) for _, v, d in G.out_edges(node, data=True)
+             if d["relation"] in EVIDENCE_RELATIONS]
+    attrs = G.nodes[node]
+    return {"study_id": node.split(":", 1)[1], "label": attrs.get("label"),
+            "study_type": attrs.get("study_type"), "n_claims": len({v for v, _ in edges}),
+            **{f"n_{r}": sum(rel == r for _, rel in edges) for r in EVIDENCE_RELATIONS}}
+
+
+def weak_claims(store_or_graph) -> pd.DataFrame:
+    """Claims whose support rests on a single study, or only on model evidence."""
+    G = as_graph(store_or_graph)
+    rows = []
+    for claim_id in claim_ids(G):
+        support = claim_evidence(G, claim_id).query("relation == 'supports' and via.isna()")
+        reason = _weakness(support.drop_duplicates("study_id"))
+        if reason:
+            rows.append({"id": claim_id, "text": G.nodes[f"claim:{claim_id}"].get("text"),
+                         "n_supports": support["study_id"].nunique(),
+                         "evidence_kinds": ", ".join(sorted(set(support["evidence_kind"].dropna()))),
+                         "reason": reason})
+    return pd.DataFrame(rows, columns=["id", "text", "n_supports", "evidence_kinds", "reason"])
+
+
+def _weakness(support: pd.DataFrame) -> str | None:
+    kinds = support["evidence_kind"]
+    if support.empty:
+        return None
+    if kinds.notna().all() and (kinds == "model").all():
+        return f"only model evidence ({len(support)} stud{'y' if len(support) == 1 else 'ies'})"
+    if len(support) == 1:
+        return f"a single supporting study ({support['study_id'].iloc[0]})"
+    return None
+
+
+# -- what a new record changes -------------------------------------------------------------
+
+STATE_COLUMNS = ("n_supports", "n_contradicts", "n_qualifies", "certainty", "contested")
+
+
+def claim_states(store_or_graph, ids=None) -> pd.DataFrame:
+    """Balance, certainty grade and contest of claims (default all), indexed by claim id."""
+    G = as_graph(store_or_graph)
+    rows = {}
+    for claim_id in claim_ids(G) if ids is None else [i for i in ids if f"claim:{i}" in G]:
+        report = claim_report(G, claim_id)
+        rows[claim_id] = {**report.balance, "certainty": report.grade,
+                          "contested": bool(report.contested)}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(STATE_COLUMNS))
+
+
+@dataclass
+class ImpactReport:
+    """The claims a batch of records touches and how their balance and certainty move."""
+
+    rows: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.rows
+
+    @property
+    def changed(self) -> pd.DataFrame:
+        """Only the claims whose balance, certainty or contest moved."""
+        moved = self.rows["balance_moved"] | self.rows["certainty_moved"] | self.rows["contest_moved"]
+        return self.rows[moved]
+
+    def summary(self) -> str:
+        """One line per touched claim, e.g. ``c1: 3/0/1 -> 3/1/1, Moderate -> Low, now contested``."""
+        if self.rows.empty:
+            return "no claim touched"
+        return "\n".join(_impact_line(r) for r in self.rows.to_dict(orient="records"))
+
+
+def _impact_line(r: dict) -> str:
+    def counts(when):
+        return "/".join(str(r[f"{n}_{when}"]) for n in ("n_supports", "n_contradicts", "n_qualifies"))
+
+    parts = [f"{r['claim_id']}: for/against/qualifying {counts('before')} -> {counts('after')}"]
+    parts.append(f"certainty {r['certainty_before']} -> {r['certainty_after']}"
+                 if r["certainty_moved"] else f"certainty {r['certainty_after']} (unchanged)")
+    if r["contest_moved"]:
+        parts.append("now contested" if r["contested_after"] else "no longer contested")
+    return ", ".join(parts)
+
+
+def what_changes(store, records: dict[str, list[dict]]) -> ImpactReport:
+    """What adding ``records`` would change, computed inside a transaction rolled back.
+
+    Nothing is written. Raises the store's :class:`~kb.errors.RecordError` for a bad batch.
+    """
+    G = build_graph(store)
+    conn = store.db.conn
+    conn.execute("SAVEPOINT soc_kb_what_changes")
+    try:
+        store.add_records(copy.deepcopy(records))
+        H = build_graph(store)
+        ids = affected_claims(G, records) | affected_claims(H, records)
+        before, after = claim_states(G, ids), claim_states(H, ids)
+    finally:
+        conn.execute("ROLLBACK TO soc_kb_what_changes")
+        conn.execute("RELEASE soc_kb_what_changes")
+    return impact(before, after, records)
+
+
+def add_and_report(store, records: dict[str, list[dict]], **options) -> tuple[dict, ImpactReport]:
+    """Add ``records`` for good and report the claims they moved: (counts, impact)."""
+    G = build_graph(store)
+    counts = store.add_records(records, **options)
+    H = build_graph(store)
+    ids = affected_claims(G, records) | affected_claims(H, records)
+    return counts, impact(claim_states(G, ids), claim_states(H, ids), records)
+
+
+def affected_claims(G, records: dict) -> set[str]:
+    """Claims whose evidence the records can change: the claims they name or link, the
+    claims linked to studies they name, and the counter-claims of all those."""
+    studies = {r.get("id") for r in records.get("studies") or []} | {
+        r.get("study_id") for r in records.get("claim_links") or []}
+    ids = _named_claims(records) | {
+        v.split(":", 1)[1] for s in studies if f"study:{s}" in G for v in G.successors(f"study:{s}")
+        if G.nodes[v]["kind"] == "claim"}
+    ids = {i for i in ids if f"claim:{i}" in G}
+    return ids | {c for i in ids for c in counter_claims(G, i)}
+
+
+def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict) -> ImpactReport:
+    """Compare claim states; keep claims the records name or whose state moved."""
+    joined = before.add_suffix("_before").join(after.add_suffix("_after"), how="outer")
+    for name in ("n_supports", "n_contradicts", "n_qualifies"):
+        joined[[f"{name}_before", f"{name}_after"]] = joined[[f"{name}_before", f"{name}_after"]].fillna(0).astype(int)
+    moved = {name: joined[f"{name}_before"] != joined[f"{name}_after"] for name in STATE_COLUMNS}
+    joined["balance_moved"] = moved["n_supports"] | moved["n_contradicts"] | moved["n_qualifies"]
+    joined["certainty_moved"] = moved["certainty"]
+    joined["contest_moved"] = moved["contested"]
+    named = joined.index.isin(_named_claims(records))
+    keep = named | joined["balance_moved"] | joined["certainty_moved"] | joined["contest_moved"]
+    rows = joined[keep].rename_axis("claim_id").reset_index()
+    return ImpactReport(rows)
+
+
+def _named_claims(records: dict) -> set[str]:
+    links = records.get("claim_links") or []
+    claims = records.get("claims") or []
+    return ({link.get("claim_id") for link in links} | {link.get("other_claim_id") for link in links}
+            | {c.get("id") for c in claims}) - {None}
+
+
+# -- exports -------------------------------------------------------------------------------
+
+def exportable(G) -> nx.MultiDiGraph:
+    """A copy without None values, lists joined by ';' and numpy scalars made plain
+    (GraphML accepts none of them)."""
+    H = G.copy()
+    for _, data in [*H.nodes(data=True), *((None, d) for *_, d in H.edges(keys=True, data=True))]:
+        for key, value in list(data.items()):
+            if value is None:
+                del data[key]
+            elif isinstance(value, list | tuple | set):
+                data[key] = ";".join(map(str, value))
+            elif isinstance(value, np.generic):
+                data[key] = value.item()
+    return H
+
+
+def write_graphml(G, path) -> Path:
+    nx.write_graphml(exportable(G), path)
+    return Path(path)
+
+
+def read_graphml(path) -> nx.MultiDiGraph:
+    G = nx.read_graphml(path, force_multigraph=True)
+    for key in ("node_default", "edge_default"):  # added by the reader, not in the file's graph
+        if not G.graph.get(key):
+            G.graph.pop(key, None)
+    return G
+
+
+def write_node_link(G, path) -> Path:
+    data = nx.node_link_data(exportable(G), edges="edges")
+    Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    return Path(path)
+
+
+def read_node_link(path) -> nx.MultiDiGraph:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return nx.node_link_graph(data, edges="edges")
+
+
+DOT_STYLE = {"claim": ("box", "#fde9c8"), "study": ("ellipse", "#d6e9f8"),
+             "source": ("note", "#eeeeee"), "mechanism": ("hexagon", "#dff0d8"),
+             "biome": ("octagon", "#f2dede")}
+DOT_EDGE_COLOURS = {"supports": "#2e7d32", "contradicts": "#c62828", "qualifies": "#ef6c00",
+                    "refines": "#6a1b9a"}
+
+
+def to_dot(G, kinds=None) -> str:
+    """DOT text (for ``st.graphviz_chart`` or graphviz): shapes and colours by ``kind``,
+    edges labelled by relation; ``kinds`` keeps only nodes of those kinds."""
+    nodes = [n for n, k in G.nodes(data="kind") if kinds is None or k in kinds]
+    lines = ["digraph soc_kb {", "  rankdir=LR;", '  node [style=filled, fontsize=10];']
+    for node in nodes:
+        shape, colour = DOT_STYLE.get(G.nodes[node].get("kind"), ("ellipse", "#ffffff"))
+        label = _short(G.nodes[node].get("label", node), 40)
+        lines.append(f"  {_q(node)} [label={_q(label)}, shape={shape}, fillcolor={_q(colour)}];")
+    keep = set(nodes)
+    for u, v, data in G.edges(data=True):
+        if u in keep and v in keep:
+            colour = DOT_EDGE_COLOURS.get(data["relation"], "#777777")
+            lines.append(f"  {_q(u)} -> {_q(v)} [label={_q(data['relation'])}, color={_q(colour)}];")
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def _q(text) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def claim_subgraph(store_or_graph, claim_id: str) -> nx.MultiDiGraph:
+    """The claim, the studies and claims linked to it, and their counter-claims' studies."""
+    G = as_graph(store_or_graph)
+    node = claim_node(G, claim_id)
+    near = {node, *G.predecessors(node), *G.successors(node)}
+    near |= {u for c in counter_claims(G, claim_id) for u in G.predecessors(f"claim:{c}")}
+    return G.subgraph(n for n in near if G.nodes[n]["kind"] in ("claim", "study")).copy()
+
+
+def export_graph(store_or_graph, path, fmt: str) -> Path:
+    """Write the graph as graphml, json-graph (node-link JSON) or dot; return the path."""
+    writers = {"graphml": write_graphml, "json-graph": write_node_link,
+               "dot": lambda G, p: Path(p).write_text(to_dot(G), encoding="utf-8") and Path(p)}
+    if fmt not in writers:
+        raise KBError(f"unknown graph format '{fmt}'; expected one of {', '.join(GRAPH_FORMATS)}")
+    return Path(writers[fmt](as_graph(store_or_graph), path))
+
+
+# -- rows for synthesis tables -------------------------------------------------------------
+
+#: response -> the study column that gives a direction when a study has no such effect
+DIRECTION_COLUMN = {"soc_stock": "soc_direction", "soc_concentration": "soc_direction",
+                    "soil_respiration": "respiration_direction",
+                    "soil_respiration_rate": "respiration_direction",
+                    "heterotrophic_respiration": "respiration_direction"}
+SIGNED = ("increase", "decrease", "no_change")
+
+
+def synthesis_rows(store, response: str = "soc_stock", **filters) -> pd.DataFrame:
+    """Effects on ``response`` plus one direction-only row per other matching study.
+
+    A study without an effect on ``response`` but with a stated direction (its
+    ``soc_direction`` for SOC responses, ``respiration_direction`` for respiration)
+    enters as a row with NaN ``yi``/``vi``, so it counts in the vote columns of
+    :func:`evidence.synthesis.synthesize`. Every row gets its ``evidence_kind``.
+    """
+    kinds = evidence_kinds(store)
+    effects = store.effects(response=response, **filters)
+    rows = [effects.assign(direction=effects["direction"].where(effects["direction"].notna(), None))]
+    column = DIRECTION_COLUMN.get(response)
+    if column:
+        rows.append(_direction_only(store.studies(**filters), column, set(effects["study_id"]), response))
+    frame = pd.concat([r for r in rows if not r.empty], ignore_index=True) if any(
+        not r.empty for r in rows) else effects
+    return frame.assign(evidence_kind=frame["study_type"].map(kinds))
+
+
+def _direction_only(studies: pd.DataFrame, column: str, with_effects: set, response: str) -> pd.DataFrame:
+    chosen = studies[studies[column].isin(SIGNED) & ~studies["id"].isin(with_effects)]
+    return chosen.assign(study_id=chosen["id"], response=response, direction=chosen[column],
+                         yi=np.nan, vi=np.nan).drop(columns=["id"])

@@ -1,0 +1,145 @@
+"""GRADE-like certainty grading (evidence/certainty.py): each rule moves the grade, alone."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evidence.bias import egger_test
+from evidence.certainty import GRADES, START_LEVELS, grade_certainty
+from evidence.errors import EvidenceError
+from evidence.pooling import pool
+
+
+def body(kinds, directions, **columns):
+    """One row per study: s0, s1, ... with the given kinds and directions."""
+    n = len(directions)
+    kinds = [kinds] * n if isinstance(kinds, str) else kinds
+    return pd.DataFrame({"study_id": [f"s{i}" for i in range(n)], "evidence_kind": kinds,
+                         "direction": directions, **columns})
+
+
+def domain(result, name):
+    return next(r for r in result.reasons if r.domain == name)
+
+
+@pytest.mark.parametrize("kind", list(START_LEVELS))
+def test_start_level_follows_the_kind_of_evidence(kind):
+    result = grade_certainty(body(kind, ["supports"] * 8))
+    assert result.start == GRADES[START_LEVELS[kind] - 1]
+    assert result.level == START_LEVELS[kind]  # 8 concordant studies: nothing rates down
+
+
+def test_model_only_is_graded_below_several_experiments():
+    models = grade_certainty(body("model", ["supports"] * 6))
+    experiments = grade_certainty(body("experimental", ["supports"] * 6))
+    assert models.level < experiments.level
+    assert experiments.grade == "High"
+
+
+def test_start_uses_the_best_kind_among_studies_taking_a_side():
+    evidence = body(["expert", "model", "experimental"], ["supports", "supports", "qualifies"])
+    assert grade_certainty(evidence).start == "Low"  # the experiment only qualifies
+
+
+@pytest.mark.parametrize("n_for,n_against,levels", [(8, 0, 0), (8, 1, -1), (6, 3, -2), (4, 4, -2)])
+def test_disagreeing_directions_rate_down(n_for, n_against, levels):
+    evidence = body("experimental", ["supports"] * n_for + ["contradicts"] * n_against)
+    result = grade_certainty(evidence)
+    assert domain(result, "inconsistency").levels == levels
+    assert (result.n_for, result.n_against) == (n_for, n_against)
+
+
+def test_a_study_on_both_sides_counts_for_neither():
+    evidence = pd.DataFrame({"study_id": ["a", "a", "b"], "evidence_kind": "experimental",
+                             "direction": ["supports", "contradicts", "supports"]})
+    result = grade_certainty(evidence)
+    assert (result.n_studies, result.n_for, result.n_against) == (2, 1, 0)
+
+
+def test_high_i2_rates_down_and_matches_pool():
+    rng = np.random.default_rng(3)
+    yi, vi = rng.normal(0.5, 0.6, 12), rng.uniform(0.005, 0.02, 12)
+    evidence = body("experimental", ["increase"] * 12, yi=yi, vi=vi)
+    result = grade_certainty(evidence)
+    assert pool(yi, vi).i2 >= 50
+    assert domain(result, "inconsistency").levels == -1
+    assert "I²" in domain(result, "inconsistency").text
+
+
+def test_ci_including_zero_rates_down_for_imprecision():
+    yi = np.array([0.3, -0.2, 0.25, -0.1, 0.05, 0.1, -0.05])
+    vi = np.full(7, 0.04)
+    assert pool(yi, vi).ci_low < 0 < pool(yi, vi).ci_high
+    result = grade_certainty(body("experimental", ["increase"] * 7, yi=yi, vi=vi))
+    assert "includes 0" in domain(result, "imprecision").text
+    assert domain(result, "imprecision").levels == -1
+
+
+@pytest.mark.parametrize("n,levels", [(1, -2), (2, -2), (3, -1), (5, -1), (6, 0)])
+def test_direction_only_imprecision_follows_study_count_and_sign_test(n, levels):
+    assert domain(grade_certainty(body("experimental", ["supports"] * n)), "imprecision").levels == levels
+
+
+@pytest.mark.parametrize("scope,study_biomes,levels", [
+    ({"biome": "boreal"}, ["boreal"] * 6, 0),
+    ({"biome": "boreal"}, ["temperate"] * 4 + ["boreal"] * 2, -1),
+    ({"biome": "boreal"}, [None] * 6, -1),
+    ({"biome": "high_latitude"}, ["arctic", "boreal"] * 3, 0),
+    ({"biome": None}, ["temperate"] * 6, 0),
+    (None, ["temperate"] * 6, 0),
+])
+def test_evidence_outside_the_biome_scope_is_indirect(scope, study_biomes, levels):
+    evidence = body("experimental", ["supports"] * 6, biome=study_biomes)
+    assert domain(grade_certainty(evidence, scope=scope), "indirectness").levels == levels
+
+
+def test_indirectness_counts_each_failing_facet_and_reads_mechanism_lists():
+    evidence = body("experimental", ["supports"] * 6, biome="temperate", depth_class="topsoil",
+                    mechanisms=[["priming"]] * 6)
+    scope = {"biome": "boreal", "depth_class": "subsoil", "mechanism": "priming"}
+    assert domain(grade_certainty(evidence, scope=scope), "indirectness").levels == -2
+    whole = evidence.assign(biome="boreal", depth_class="whole_profile")
+    assert domain(grade_certainty(whole, scope=scope), "indirectness").levels == 0
+
+
+def test_publication_bias_follows_egger_from_ten_effects():
+    rng = np.random.default_rng(11)
+    vi = np.linspace(0.005, 0.3, 14)
+    yi = 0.1 + 1.2 * np.sqrt(vi) + rng.normal(0, 0.05, 14)  # small studies, bigger effects
+    evidence = body("experimental", ["increase"] * 14, yi=yi, vi=vi)
+    expected = -1 if egger_test(yi, vi).pvalue < 0.10 else 0
+    assert expected == -1
+    assert domain(grade_certainty(evidence), "publication bias").levels == expected
+    few = grade_certainty(evidence.head(9))
+    assert domain(few, "publication bias").levels == 0
+    assert "not testable" in domain(few, "publication bias").text
+
+
+def test_grade_never_falls_below_very_low_and_reasons_are_spelled_out():
+    evidence = body("expert", ["supports", "contradicts"], biome="arid")
+    result = grade_certainty(evidence, scope={"biome": "boreal"})
+    assert result.grade == "Very low" and result.level == 1
+    frame = result.to_frame()
+    assert list(frame["domain"]) == ["start", "inconsistency", "imprecision", "indirectness",
+                                     "publication bias"]
+    assert result.level == max(1, frame["levels"].iloc[0] + frame["levels"].iloc[1:].sum())
+    assert result.explain().startswith("Very low certainty (")
+
+
+def test_pooled_result_given_is_used_instead_of_recomputing():
+    yi, vi = np.array([0.2, 0.3, 0.25]), np.array([0.01, 0.02, 0.015])
+    evidence = body("experimental", ["increase"] * 3, yi=yi, vi=vi)
+    wide = pool([0.2, -0.3, 0.25], [0.01, 0.02, 0.015])
+    assert domain(grade_certainty(evidence, pooled=wide), "imprecision").levels == -1
+    assert domain(grade_certainty(evidence), "imprecision").levels == 0
+
+
+@pytest.mark.parametrize("evidence,message", [
+    (pd.DataFrame(), "non-empty"),
+    ("not a frame", "non-empty"),
+    (pd.DataFrame({"evidence_kind": ["model"]}), "'direction' column"),
+    (pd.DataFrame({"direction": ["sideways"]}), "sideways"),
+])
+def test_bad_evidence_is_refused(evidence, message):
+    with pytest.raises(EvidenceError, match=message):
+        grade_certainty(evidence)

@@ -1,0 +1,156 @@
+"""``soc-kb synth``, ``claims``, ``claim`` and ``export-graph`` (kb/commands_synth.py)."""
+
+import io
+import json
+import shutil
+
+import click
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from evidence.synthesis import evidence_map, synthesize
+from kb import KnowledgeBase
+from kb import graph as g
+from kb.cli import cli
+from kb.commands_synth import COMMANDS
+
+# a copy of the group with our commands, so the lead's ``cli`` is not changed for other tests
+soc_kb = click.Group(name="soc-kb", callback=cli.callback, params=cli.params,
+                     commands={**cli.commands, **{c.name: c for c in COMMANDS}})
+
+
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "kb.db"
+    KnowledgeBase(path).close()
+    return path
+
+
+@pytest.fixture
+def db(seeded_file, tmp_path):
+    shutil.copy(seeded_file, tmp_path / "kb.db")
+    return tmp_path / "kb.db"
+
+
+def run(db, *args, ok=True):
+    result = CliRunner().invoke(soc_kb, ["--db", str(db), *args])
+    assert (result.exit_code == 0) == ok, result.output
+    return result.output
+
+
+def test_every_command_has_help():
+    for command in COMMANDS:
+        assert command.help, f"{command.name} is missing its help"
+        assert "Usage" in CliRunner().invoke(soc_kb, [command.name, "--help"]).output
+
+
+@pytest.mark.parametrize("by,response", [("biome", "soil_respiration"),
+                                         ("warming", "soil_respiration"),
+                                         ("ecosystem,warming", "soil_respiration"),
+                                         ("study_type", "soc_stock")])
+def test_synth_csv_equals_synthesize_on_the_same_rows(db, by, response):
+    out = run(db, "synth", "--by", by, "--response", response, "--format", "csv")
+    shown = pd.read_csv(io.StringIO(out), keep_default_na=False, na_values=[""])
+    facets = [{"warming": "warming_bin"}.get(b, b) for b in by.split(",")]
+    with KnowledgeBase(db) as kb:
+        expected = synthesize(g.synthesis_rows(kb, response=response), facets)
+    assert shown[facets].astype(str).values.tolist() == expected[facets].astype(str).values.tolist()
+    for column in ("k", "n_studies", "estimate", "ci_low", "i2", "n_increase", "sign_test_pvalue"):
+        pd.testing.assert_series_equal(shown[column].astype(float), expected[column].astype(float),
+                                       check_names=False, rtol=1e-9)
+
+
+def test_synth_filters_narrow_the_rows(db):
+    out = run(db, "synth", "--by", "ecosystem", "--response", "soil_respiration",
+              "--biome", "temperate", "--format", "json")
+    with KnowledgeBase(db) as kb:
+        rows = g.synthesis_rows(kb, response="soil_respiration", biome="temperate")
+    assert (rows["biome"] == "temperate").all()
+    assert sum(r["k"] for r in json.loads(out)) == (rows["yi"].notna() & rows["vi"].notna()).sum()
+
+
+@pytest.mark.parametrize("fmt,marker", [("markdown", "|:"), ("latex", "\\begin{tabular}"),
+                                        ("html", "<table"), ("table", "certainty")])
+def test_synth_formats_and_output_file(db, tmp_path, fmt, marker):
+    assert marker in run(db, "synth", "--by", "biome", "--response", "soil_respiration", "--format", fmt)
+    target = tmp_path / f"table.{fmt}"
+    assert "wrote" in run(db, "synth", "--by", "biome", "--response", "soil_respiration",
+                          "--format", fmt, "--output", str(target))
+    assert marker in target.read_text(encoding="utf-8")
+
+
+def test_synth_map_counts_studies(db):
+    out = run(db, "synth", "--by", "ecosystem,mechanism", "--response", "soil_respiration",
+              "--map", "--format", "csv")
+    shown = pd.read_csv(io.StringIO(out)).set_index("ecosystem")
+    with KnowledgeBase(db) as kb:
+        expected = evidence_map(g.synthesis_rows(kb, response="soil_respiration"), "ecosystem", "mechanism")
+    for ecosystem in expected.index:
+        for mechanism in expected.columns:
+            assert shown.loc[ecosystem, mechanism] == expected.loc[ecosystem, mechanism]
+    assert "leaching" in shown.columns  # vocabulary terms without studies are shown as zeros
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--by", "site"], "--by"), (["--by", "biome,ecosystem,mechanism"], "--by"),
+    (["--by", "biome", "--map"], "--map needs two facets"),
+    (["--by", "biome", "--response", "maoc", "--biome", "tropical"], "no effects"),
+])
+def test_synth_errors_are_one_line(db, args, message):
+    out = run(db, "synth", *args, ok=False)
+    assert message in out and "Traceback" not in out
+
+
+def test_claims_contested_lists_the_computed_contest(db):
+    out = json.loads(run(db, "claims", "--contested", "--format", "json"))
+    with KnowledgeBase(db) as kb:
+        assert [r["id"] for r in out] == g.contested_claims(kb)["id"].tolist()
+    assert all(r["reasons"] for r in out)
+
+
+def test_claims_lists_balance_and_certainty_for_every_claim(db):
+    out = json.loads(run(db, "claims", "--format", "json"))
+    with KnowledgeBase(db) as kb:
+        states = g.claim_states(kb)
+        assert len(out) == kb.counts()["claims"]
+    for row in out:
+        assert row["certainty"] == states.loc[row["id"], "certainty"]
+        assert row["n_supports"] == states.loc[row["id"], "n_supports"]
+
+
+def test_claims_weak_and_by_study(db):
+    weak = json.loads(run(db, "claims", "--weak", "--format", "json"))
+    assert weak and all(r["reason"] for r in weak)
+    out = json.loads(run(db, "claims", "--study", "he2022", "--format", "json"))
+    with KnowledgeBase(db) as kb:
+        assert len(out) == len(kb.links(study_id="he2022"))
+    assert "choose one" in run(db, "claims", "--weak", "--contested", ok=False)
+
+
+def test_claim_report_shows_certainty_and_reasons(db):
+    claim_id = "c4.1-higher-cue-may-enhance-soc"
+    text = run(db, "claim", claim_id)
+    with KnowledgeBase(db) as kb:
+        report = g.claim_report(kb, claim_id)
+    assert f"**Certainty: {report.grade}**" in text
+    assert all(r.text in text for r in report.certainty.reasons)
+    data = json.loads(run(db, "claim", claim_id, "--format", "json"))
+    assert data["balance"] == report.balance and data["certainty"] == report.grade
+    out = run(db, "claim", "no-such-claim", ok=False)
+    assert out.count("\n") == 1 and "no-such-claim" in out
+
+
+@pytest.mark.parametrize("fmt,reader", [("graphml", g.read_graphml), ("json-graph", g.read_node_link)])
+def test_export_graph_reads_back(db, tmp_path, fmt, reader):
+    path = tmp_path / f"graph.{fmt}"
+    run(db, "export-graph", "--format", fmt, "--output", str(path))
+    with KnowledgeBase(db) as kb:
+        G = g.build_graph(kb)
+    back = reader(path)
+    assert set(back.nodes) == set(G.nodes) and back.number_of_edges() == G.number_of_edges()
+
+
+def test_export_graph_dot(db, tmp_path):
+    run(db, "export-graph", "--format", "dot", "--output", str(tmp_path / "g.dot"))
+    assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph")

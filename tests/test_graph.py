@@ -1,0 +1,219 @@
+"""The claim–evidence graph (kb/graph.py) on the shipped knowledge base."""
+
+import shutil
+
+import networkx as nx
+import pytest
+
+from kb import KnowledgeBase
+from kb import graph as g
+from kb.errors import NotFoundError, RecordError
+
+#: the review's two known tensions (claim ids are stable, see kb/seed/README.md)
+ESM_TENSION = ("cA-esms-underestimate-vulnerability", "c5.1-esms-biased-toward-excess-loss")
+CUE_TENSION = ("c4.1-warming-always-reduces-cue", "c4.1-higher-cue-may-enhance-soc")
+
+
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory):
+    """The shipped seed loaded once; tests that write get a copy of the file."""
+    path = tmp_path_factory.mktemp("graph") / "kb.db"
+    KnowledgeBase(path).close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def shipped(seeded_file):
+    with KnowledgeBase(seeded_file) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def G(shipped):
+    return g.build_graph(shipped)
+
+
+@pytest.fixture
+def kb(seeded_file, tmp_path):
+    shutil.copy(seeded_file, tmp_path / "kb.db")
+    with KnowledgeBase(tmp_path / "kb.db") as store:
+        yield store
+
+
+def test_graph_holds_every_record_and_link(shipped, G):
+    kinds = nx.get_node_attributes(G, "kind")
+    counts = shipped.counts()
+    assert sum(k == "study" for k in kinds.values()) == counts["studies"]
+    assert sum(k == "claim" for k in kinds.values()) == counts["claims"]
+    link_edges = [d for *_, d in G.edges(data=True) if "link_id" in d]
+    assert len(link_edges) == counts["claim_links"]
+    for node, data in G.nodes(data=True):
+        assert node.startswith(data["kind"] + ":")
+        assert all(v is not None and not isinstance(v, list) for v in data.values())
+
+
+def test_the_known_tensions_are_contested(G):
+    contested = set(g.contested_claims(G)["id"])
+    assert set(ESM_TENSION) <= contested
+    assert set(CUE_TENSION) <= contested
+
+
+def test_contest_is_computed_from_links(shipped, G):
+    contested = g.contested_claims(G).set_index("id")
+    links = shipped.links()
+    pairs = links[links["other_claim_id"].notna() & (links["relation"] == "contradicts")]
+    for a, b in zip(pairs["claim_id"], pairs["other_claim_id"], strict=True):
+        assert a in contested.index and b in contested.index
+        assert f"claim '{b}' contradicts it" in contested.loc[a, "reasons"]
+    direct = links[links["study_id"].notna()].groupby("claim_id")["relation"].agg(set)
+    both = {c for c, rels in direct.items() if {"supports", "contradicts"} <= rels}
+    assert both <= set(contested.index)
+    quiet = set(g.claim_ids(G)) - both - set(pairs["claim_id"]) - set(pairs["other_claim_id"])
+    assert not quiet & set(contested.index)
+
+
+def test_claim_report_lists_the_store_links(shipped, G):
+    for claim_id in ESM_TENSION:
+        report = g.claim_report(G, claim_id)
+        direct = report.evidence[report.evidence["via"].isna()]
+        stored = shipped.links(claim_id=claim_id)
+        stored = stored[stored["study_id"].notna()]
+        assert sorted(zip(direct["study_id"], direct["relation"], strict=True)) == sorted(
+            zip(stored["study_id"], stored["relation"], strict=True))
+        assert report.certainty is not None and report.contested
+        text = report.to_markdown()
+        assert claim_id in text and f"Certainty: {report.grade}" in text
+        assert report.to_dict()["balance"] == report.balance
+
+
+def test_counter_claim_support_counts_against(G):
+    a, b = ESM_TENSION
+    report = g.claim_report(G, a)
+    via = report.evidence[report.evidence["via"] == b]
+    supporters_of_b = {u.split(":", 1)[1] for u, _, d in G.in_edges(f"claim:{b}", data=True)
+                       if d["relation"] == "supports" and G.nodes[u]["kind"] == "study"}
+    assert set(via["study_id"]) == supporters_of_b
+    assert (via["relation"] == "contradicts").all()
+
+
+def test_model_only_claim_is_graded_below_one_resting_on_several_experiments(G):
+    grades = g.claim_states(G)
+    levels = {"no evidence": 0, "Very low": 1, "Low": 2, "Moderate": 3, "High": 4}
+    model_only = g.weak_claims(G).query("reason.str.startswith('only model')")["id"]
+    experimental = [c for c in g.claim_ids(G)
+                    if (g.claim_evidence(G, c).query("relation == 'supports' and via.isna()")
+                        ["evidence_kind"] == "experimental").sum() >= 3]
+    assert len(model_only) and experimental
+    worst_experimental = min(levels[grades.loc[c, "certainty"]] for c in experimental)
+    best_model = max(levels[grades.loc[c, "certainty"]] for c in model_only)
+    assert best_model < worst_experimental
+
+
+def test_weak_claims_rest_on_one_study_or_only_models(shipped, G):
+    kinds = g.evidence_kinds(shipped)
+    studies = shipped.studies().set_index("id")
+    links = shipped.links(relation="supports")
+    for row in g.weak_claims(G).to_dict(orient="records"):
+        support = links[(links["claim_id"] == row["id"]) & links["study_id"].notna()]["study_id"].unique()
+        only_models = all(kinds.get(studies.loc[s, "study_type"]) == "model" for s in support)
+        assert len(support) == row["n_supports"] and (len(support) == 1 or only_models)
+
+
+def test_study_claims_and_top_studies_match_the_links(shipped, G):
+    top = g.top_studies(G, n=5)
+    links = shipped.links()
+    evidence = links[links["study_id"].notna()]
+    reach = evidence.groupby("study_id")["claim_id"].nunique().sort_values(ascending=False)
+    assert top["n_claims"].tolist() == reach.head(5).tolist()
+    first = top["study_id"].iloc[0]
+    claims = g.study_claims(G, first)
+    assert sorted(claims["claim_id"]) == sorted(evidence.loc[evidence["study_id"] == first, "claim_id"])
+    with pytest.raises(NotFoundError):
+        g.study_claims(G, "no-such-study")
+    with pytest.raises(NotFoundError):
+        g.claim_report(G, "no-such-claim")
+
+
+def contradicting_study(claim_id: str, study_id: str = "newstudy2026") -> dict:
+    return {
+        "sources": [{"key": study_id, "entry_type": "article", "title": "A new warming experiment",
+                     "authors": "Doe, Jane", "year": 2026, "journal": "Test Journal"}],
+        "studies": [{"id": study_id, "source_key": study_id, "study_type": "field_experiment",
+                     "biome": "boreal", "soc_direction": "increase"}],
+        "claim_links": [{"claim_id": claim_id, "study_id": study_id, "relation": "contradicts",
+                         "quote": "A new experiment found the opposite."}],
+    }
+
+
+def test_what_changes_reports_a_contradicting_study_and_writes_nothing(kb):
+    claim_id = "c3.1-persistent-warming-net-loss"
+    before = g.claim_report(kb, claim_id)
+    counts = kb.counts()
+    report = g.what_changes(kb, contradicting_study(claim_id))
+    assert kb.counts() == counts
+    row = report.to_frame().set_index("claim_id").loc[claim_id]
+    assert row["n_contradicts_before"] == before.balance["n_contradicts"]
+    assert row["n_contradicts_after"] == before.balance["n_contradicts"] + 1
+    assert row["balance_moved"] and bool(row["contested_after"])
+    assert claim_id in report.changed["claim_id"].tolist()
+    assert claim_id in report.summary() and "now contested" in report.summary()
+
+
+def test_add_and_report_adds_and_matches_what_changes(kb):
+    records = contradicting_study("c3.1-persistent-warming-net-loss")
+    preview = g.what_changes(kb, records).to_frame()
+    n_links = kb.counts()["claim_links"]
+    counts, report = g.add_and_report(kb, records)
+    assert kb.counts()["claim_links"] == n_links + 1
+    assert counts["claim_links"] == 1
+    assert report.to_frame().equals(preview)
+    after = g.claim_report(kb, "c3.1-persistent-warming-net-loss")
+    assert after.balance["n_contradicts"] == preview["n_contradicts_after"].iloc[0]
+
+
+def test_what_changes_refuses_a_bad_batch_and_writes_nothing(kb):
+    counts = kb.counts()
+    records = contradicting_study("no-such-claim")
+    with pytest.raises(RecordError):
+        g.what_changes(kb, records)
+    assert kb.counts() == counts and not kb.db.conn.in_transaction
+
+
+def test_a_study_without_links_touches_no_claim(kb):
+    records = contradicting_study("c3.1-persistent-warming-net-loss")
+    del records["claim_links"]
+    assert g.what_changes(kb, records).to_frame().empty
+
+
+def test_graphml_and_node_link_read_back_equal(G, tmp_path):
+    back = g.read_graphml(g.write_graphml(G, tmp_path / "g.graphml"))
+    assert nx.utils.graphs_equal(G, back)
+    assert nx.utils.graphs_equal(G, g.read_node_link(g.write_node_link(G, tmp_path / "g.json")))
+
+
+def test_export_drops_none_and_joins_lists(G, tmp_path):
+    H = G.copy()
+    H.add_node("study:x", kind="study", label=None, mechanisms=["a", "b"])
+    back = g.read_graphml(g.write_graphml(H, tmp_path / "h.graphml"))
+    assert back.nodes["study:x"] == {"kind": "study", "mechanisms": "a;b"}
+
+
+def test_dot_names_every_node_and_edge(G, shipped, tmp_path):
+    dot = g.to_dot(G)
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    assert sum(" -> " in line for line in dot.splitlines()) == G.number_of_edges()
+    assert all(f'"{n}" [' in dot for n in G.nodes)
+    sub = g.claim_subgraph(G, CUE_TENSION[0])
+    assert {f"claim:{c}" for c in CUE_TENSION} <= set(sub.nodes)
+    path = g.export_graph(shipped, tmp_path / "g.dot", "dot")
+    assert path.read_text(encoding="utf-8") == dot
+
+
+def test_synthesis_rows_add_direction_only_studies(shipped):
+    rows = g.synthesis_rows(shipped, response="soc_stock")
+    effects = shipped.effects(response="soc_stock")
+    studies = shipped.studies()
+    voting = studies[studies["soc_direction"].isin(["increase", "decrease", "no_change"])
+                     & ~studies["id"].isin(effects["study_id"])]
+    assert len(rows) == len(effects) + len(voting)
+    assert rows["evidence_kind"].notna().sum() == rows["study_type"].notna().sum()
