@@ -19,15 +19,15 @@ from pathlib import Path
 from kb import KnowledgeBase
 from kb.vocab import names
 
-WORDS = ("warming soil carbon respiration microbial mineral deep boreal permafrost thaw "
-         "cropland grassland forest moisture nitrogen root aggregate turnover priming").split()
+WORDS = ["warming", "soil", "carbon", "respiration", "microbial", "mineral", "deep", "boreal", "permafrost", "thaw", "cropland", "grassland", "forest", "moisture", "nitrogen", "root", "aggregate", "turnover", "priming"]
 
 QUERIES = {
     "biome=boreal & mechanism=permafrost_thaw": {"biome": "boreal", "mechanism": "permafrost_thaw"},
     "ecosystem=peatland & direction=decrease & warming 2:4": {"ecosystem": "peatland", "direction": "decrease", "warming": (2, 4)},
     "depth_range 30:100 & study_type=field_experiment": {"depth_range": (30, 100), "study_type": "field_experiment", "biome": "arctic"},
     "text 'permafrost thaw' & biome=arctic": {"text": "permafrost thaw", "biome": "arctic"},
-    "text 'aggregate turnover priming'": {"text": "aggregate turnover priming"},
+    "text 'aggregate turnover priming', first 100 (a search page)": {"text": "aggregate turnover priming", "limit": 100},
+    "text 'aggregate turnover priming', all 9% of the base": {"text": "aggregate turnover priming"},
 }
 
 

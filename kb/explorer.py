@@ -57,6 +57,8 @@ def short_citation(first_author, authors, year) -> str:
     if not isinstance(first_author, str) or not first_author:
         return ""
     names = authors.split(" and ") if isinstance(authors, str) else [first_author]
+    if names[-1].strip() == "others":
+        names = [*names, "others"]  # "Chen and others" is more than two authors
     second = names[1].split(",")[0].strip() if len(names) == 2 else ""
     who = {1: first_author, 2: f"{first_author} & {second}"}.get(len(names), f"{first_author} et al.")
     when = str(int(year)) if pd.notna(year) else "n.d."
@@ -110,6 +112,12 @@ def timeline_frame(studies: pd.DataFrame) -> pd.DataFrame:
     counts = (dated.assign(year=dated["year"].astype(int), study_type=dated["study_type"].fillna("—"))
               .groupby(["year", "study_type"]).size().rename("publications").reset_index())
     return counts
+
+
+def main_response(effects: pd.DataFrame, responses: list[str]) -> str:
+    """The response with the most effects (the first vocabulary term when there is none)."""
+    counts = effects["response"].value_counts()
+    return str(counts.index[0]) if len(counts) else responses[0]
 
 
 # -- pooling ----------------------------------------------------------------------------
@@ -220,14 +228,10 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
 
 
 def study_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
-    """The claims a study bears on: the relation, the claim text and the supporting quote."""
-    links = kb.links(study_id=study_id)
-    if links.empty:
-        return pd.DataFrame(columns=["claim", "relation", "text", "quote", "note"])
-    claims = kb.claims(study_id=study_id).set_index("id")["text"]
-    return pd.DataFrame({"claim": links["claim_id"], "relation": links["relation"],
-                         "text": links["claim_id"].map(claims), "quote": links["quote"],
-                         "note": links["note"]})
+    """The claims a study bears on: relation, claim text and the quote that links them."""
+    from .graph import study_claims as claims_of
+
+    return claims_of(kb, study_id)
 
 
 # -- adding -----------------------------------------------------------------------------
@@ -292,18 +296,106 @@ def plain(text) -> str:
     return " ".join(text.split()).translate(_MARKDOWN_SPECIALS)
 
 
-def touched_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
-    """The claims a (new) study touches: those it is linked to, and those whose scope
-    (biome or mechanism) it falls in, with how."""
+def scope_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
+    """Claims scoped to a study's biome or one of its mechanisms (not necessarily linked)."""
     study = kb.study(study_id)
-    linked = study_claims(kb, study_id)[["claim", "relation", "text"]]
-    scoped = [kb.claims(biome=study["biome"])] if study.get("biome") else []
-    scoped += [kb.claims(mechanism=m) for m in study.get("mechanisms") or []]
-    in_scope = pd.concat(scoped) if scoped else pd.DataFrame(columns=["id", "text"])
-    in_scope = pd.DataFrame({"claim": in_scope["id"], "relation": "in scope (not linked)",
-                             "text": in_scope["text"]})
-    in_scope = in_scope[~in_scope["claim"].isin(linked["claim"])].drop_duplicates("claim")
-    return pd.concat([linked, in_scope], ignore_index=True)
+    found = [kb.claims(biome=study["biome"])] if study.get("biome") else []
+    found += [kb.claims(mechanism=m) for m in study.get("mechanisms") or []]
+    if not found:
+        return pd.DataFrame(columns=["claim_id", "text"])
+    claims = pd.concat(found).drop_duplicates("id")
+    return pd.DataFrame({"claim_id": claims["id"], "text": claims["text"]})
+
+
+IMPACT_COLUMNS = ["claim_id", "n_supports_before", "n_supports_after", "n_contradicts_before",
+                  "n_contradicts_after", "certainty_before", "certainty_after", "contested_after"]
+
+
+# -- claims -----------------------------------------------------------------------------
+
+
+def claims_overview(kb: KnowledgeBase) -> pd.DataFrame:
+    """Every claim with its balance (distinct studies for/against/qualifying), certainty
+    grade and whether it is contested (with why), from :mod:`kb.graph`."""
+    from . import graph
+
+    G = graph.build_graph(kb)
+    states = graph.claim_states(G)
+    reasons = graph.contested_claims(G).set_index("id")["reasons"]
+    claims = kb.claims()[["id", "text", "section"]]
+    table = claims.join(states, on="id")
+    table["contested"] = table["contested"].fillna(False).astype(bool)
+    table["why contested"] = table["id"].map(reasons).fillna("")
+    return table
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """One claim as the Claims page shows it (plain values, so it caches)."""
+
+    text: str
+    balance: dict
+    grade: str
+    reasons: pd.DataFrame
+    contested: list
+    evidence: pd.DataFrame
+    dot: str
+
+
+def claim_view(kb: KnowledgeBase, claim_id: str) -> ClaimView:
+    from . import graph
+
+    G = graph.build_graph(kb)
+    report = graph.claim_report(G, claim_id)
+    reasons = (report.certainty.to_frame() if report.certainty
+               else pd.DataFrame(columns=["domain", "levels", "text"]))
+    evidence = report.evidence[["study_id", "relation", "via", "study_type", "biome",
+                                "soc_direction", "quote"]]
+    return ClaimView(report.claim.get("text", ""), report.balance, report.grade, reasons,
+                     report.contested, evidence, graph.to_dot(graph.claim_subgraph(G, claim_id)))
+
+
+# -- synthesis --------------------------------------------------------------------------
+
+
+GROUPINGS = ("biome", "ecosystem", "mechanism", "depth_class", "warming_bin", "study_type")
+
+
+def synthesis_rows(kb: KnowledgeBase, response: str) -> pd.DataFrame:
+    """Effects on ``response`` plus direction-only studies (:func:`kb.graph.synthesis_rows`)."""
+    from .graph import synthesis_rows as rows
+
+    return rows(kb, response=response)
+
+
+def group_labels(table: pd.DataFrame, by: list[str]) -> list[str]:
+    """``boreal · forest`` for each row of a synthesis table."""
+    return [" · ".join(str(v) for v in values) for values in table[list(by)].itertuples(index=False)]
+
+
+def group_effects(rows: pd.DataFrame, by: list[str], label: str | None) -> pd.DataFrame:
+    """The poolable effects of one group of a synthesis (all groups when ``label`` is None)."""
+    from evidence.synthesis import prepare_groups
+
+    frame = prepare_groups(rows, by) if by else rows
+    if label is not None:
+        frame = frame[[lbl == label for lbl in group_labels(frame, by)]]
+    return poolable(frame.drop_duplicates(subset=["id"]) if "id" in frame else frame)
+
+
+def evidence_map_frame(synthesis, studies: pd.DataFrame, rows: str, columns: str,
+                       vocabularies: dict[str, list[str]]) -> pd.DataFrame:
+    """Study counts for two facets in long form (one row per cell, zeros kept)."""
+    table = synthesis.evidence_map(studies.assign(study_id=studies["id"]), rows, columns,
+                                   row_values=vocabularies.get(rows),
+                                   column_values=vocabularies.get(columns))
+    return table.stack().rename("n_studies").reset_index()
+
+
+#: evidence-map facet -> vocabulary that lists all its values (so empty cells show)
+MAP_VOCABULARIES = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
+                    "depth_class": "depth_classes", "study_type": "study_types",
+                    "soc_direction": "directions"}
 
 
 # -- modules that may not be there yet ----------------------------------------------------
@@ -327,3 +419,15 @@ def synthesis_module():
 
 def graph_module():
     return optional("kb.graph")
+
+
+def leave_one_out_frame(table: pd.DataFrame, labels) -> pd.DataFrame:
+    """:func:`evidence.leave_one_out` with the omitted study named instead of numbered."""
+    names = list(labels)
+    return table.reset_index().assign(omitted=lambda t: [names[i] for i in t["omitted"]])
+
+
+def egger_line(egger) -> str:
+    """``Egger's test: z = 1.23, p = 0.219``."""
+    stat = "z" if np.isnan(egger.df) else f"t({egger.df:g})"
+    return f"Egger's test: {stat} = {egger.statistic:.2f}, p = {egger.pvalue:.3g}"

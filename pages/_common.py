@@ -1,0 +1,59 @@
+"""What every page shares: the database path, cached reads, writes that clear the cache.
+
+The database is opened per call (a cached sqlite connection breaks the second browser
+session); results are cached with ``st.cache_data`` and the cache is cleared after writes.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from importlib import import_module
+
+import streamlit as st
+
+from kb import KnowledgeBase
+from kb.explorer import db_path
+
+
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def read(path: str, what: str, **kwargs):
+    """``KnowledgeBase(path).<what>(**kwargs)``, cached on all arguments."""
+    with KnowledgeBase(path) as kb:
+        return getattr(kb, what)(**kwargs)
+
+
+@st.cache_data(show_spinner=False, ttl=600, max_entries=64)
+def compute(path: str, function: str, **kwargs):
+    """``module.function(KnowledgeBase(path), **kwargs)`` for a library function of a store,
+    named ``"kb.explorer.study_claims"``, cached on all arguments."""
+    module, _, name = function.rpartition(".")
+    with KnowledgeBase(path) as kb:
+        return getattr(import_module(module), name)(kb, **kwargs)
+
+
+def fetch(what: str, **kwargs):
+    return read(db_path(), what, **kwargs)
+
+
+@contextmanager
+def writing():
+    """A knowledge base to write to; the read cache is cleared afterwards, so every page
+    (and every other browser session) sees the change at once."""
+    kb = KnowledgeBase(db_path())
+    try:
+        yield kb
+    finally:
+        kb.close()
+        st.cache_data.clear()
+
+
+def labels(vocabulary: str) -> dict[str, str]:
+    """name -> label of a vocabulary, in its order."""
+    frame = fetch("vocabulary", name=vocabulary)
+    return dict(zip(frame["name"], frame["label"], strict=True))
+
+
+def options(vocabulary: str) -> tuple[list[str], callable]:
+    """A vocabulary's names and a format function that shows their labels."""
+    names = labels(vocabulary)
+    return list(names), lambda name: names.get(name, name)

@@ -1,0 +1,279 @@
+"""The Streamlit explorer, headless (``streamlit.testing.v1.AppTest``): every page, the add
+flow with good and bad input, filters that change the pooled effect, markup shown as text."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from app_examples import example_records
+from streamlit.testing.v1 import AppTest
+
+from kb import KnowledgeBase
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["explore", "study", "add_study", "claims", "synthesis", "evidence_map", "bibliography"]
+
+
+@pytest.fixture(autouse=True)
+def clear_streamlit_caches():
+    # st.cache_data outlives an AppTest (streamlit#9139): clear it so each test sees its own DB
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def built_db(tmp_path_factory) -> Path:
+    """The shipped seed plus synthetic SOC-stock effects, built once (copied per test)."""
+    path = tmp_path_factory.mktemp("app") / "built.db"
+    with KnowledgeBase(path) as kb:
+        kb.add_records(example_records())
+    return path
+
+
+@pytest.fixture
+def app_db(built_db, tmp_path, monkeypatch) -> Path:
+    """A fresh copy of ``built_db`` at SOC_KB_DB."""
+    path = tmp_path / "app.db"
+    shutil.copyfile(built_db, path)  # closed, so the WAL is checkpointed into the file
+    monkeypatch.setenv("SOC_KB_DB", str(path))
+    return path
+
+
+def run(page: str = "explore") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if page != "explore":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def n_studies(path) -> str:
+    with KnowledgeBase(path) as kb:
+        return str(kb.counts()["studies"])
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(app_db, page):
+    at = run(page)
+    assert at.title, f"{page} shows no title"
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_default_database_is_created_from_the_seed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SOC_KB_DB", raising=False)
+    at = run()
+    assert (tmp_path / "soc-kb.db").exists()
+    assert metric(at, "Studies") == n_studies(tmp_path / "soc-kb.db")
+
+
+def test_explore_pools_the_selection(app_db):
+    at = run()
+    assert metric(at, "Studies") == n_studies(app_db)
+    at.selectbox(key="response").select("soc_stock").run()
+    assert metric(at, "Effects pooled (k)") == "10"
+    assert metric(at, "Pooled lnRR").startswith(("+", "-"))
+    assert "%" in metric(at, "I²")
+    assert any("rest on an assumption" in c.value for c in at.caption)
+    assert at.get("vega_lite_chart"), "no site map"
+
+
+def test_filters_change_the_pooled_effect(app_db):
+    at = run()
+    at.selectbox(key="response").select("soc_stock").run()
+    everything = metric(at, "Pooled lnRR")
+    at.multiselect(key="biome").select("boreal").run()
+    assert metric(at, "Effects pooled (k)") == "3"
+    assert metric(at, "Pooled lnRR") != everything
+    at.slider(key="warming").set_value((0.0, 1.5)).run()
+    assert metric(at, "Effects pooled (k)") == "2"
+    at.multiselect(key="biome").unselect("boreal").select("tropical").run()
+    assert metric(at, "Effects pooled (k)") == "0"
+    assert any("No pooled" in i.value for i in at.info)
+
+
+def test_free_text_filter(app_db):
+    at = run()
+    at.text_input(key="text").input("heterotrophic").run()
+    assert 0 < int(metric(at, "Studies")) < int(n_studies(app_db))
+
+
+def test_study_page_shows_effects_with_variance_notes(app_db):
+    at = run("study")
+    at.selectbox(key="study_id").select("example2011-a").run()
+    effects = at.dataframe[1].value
+    assert effects.loc[0, "variance_note"].startswith("SD assumed")
+    assert effects.loc[0, "percent"] == pytest.approx(100 * math.expm1(effects.loc[0, "yi"]))
+
+
+def test_study_page_lists_claims_and_doi(app_db):
+    at = run("study")
+    at.selectbox(key="study_id").select("crowther2016").run()
+    assert at.get("link_button")[0].proto.url == "https://doi.org/10.1038/nature20150"
+    claims = at.dataframe[-1].value
+    assert {"claim_id", "relation", "text"} <= set(claims.columns) and len(claims) > 0
+
+
+def fill_form(at: AppTest, **values) -> AppTest:
+    for name, value in values.items():
+        widget = next(w for w in at.main if getattr(w, "key", None) == f"add_{name}")
+        widget.set_value(value)
+    at.button[0].click()  # the form's Save
+    return at.run()
+
+
+def test_add_study_then_it_appears_everywhere(app_db):
+    at = run("explore")
+    at.switch_page("pages/add_study.py").run()
+    fill_form(at, id="new2025-a", biome="boreal", soc_direction="decrease", lat=60.0, lon=25.0,
+              mechanisms=["microbial_decomposition"], link_claim_id="cA-joint-regulators",
+              link_relation="supports", evidence_quote="Warming *lowered* SOC [x](http://evil)")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.success[0].value == "Saved new2025-a"
+    touched = at.dataframe[0].value
+    assert list(touched["claim_id"]) == ["cA-joint-regulators"]
+    assert (touched["n_supports_after"] == touched["n_supports_before"] + 1).all()
+    at.switch_page("pages/explore.py").run()
+    assert metric(at, "Studies") == n_studies(app_db)
+    at.switch_page("pages/study.py").run()
+    at.selectbox(key="study_id").select("new2025-a").run()
+    quote = next(m.value for m in at.markdown if m.value.startswith(">"))
+    assert "\\*lowered\\*" in quote and "\\[x\\]" in quote  # shown as text, not as markup
+
+
+@pytest.mark.parametrize("values,field,message", [
+    ({"id": "new 2025", "soc_direction": "decrease"}, "id", "no spaces"),
+    ({"id": "crowther2016", "soc_direction": "decrease"}, "id", "already exists"),
+    ({"id": "new2025-b"}, "soc_direction", "is required"),
+    ({"id": "new2025-b", "soc_direction": "decrease", "lat": 95.0}, "lat", "less than or equal to 90"),
+    ({"id": "new2025-b", "soc_direction": "decrease", "depth_top_cm": 30.0, "depth_bottom_cm": 10.0},
+     "depth_top_cm", "must be above bottom"),
+    ({"id": "new2025-b", "soc_direction": "decrease", "link_relation": "supports"},
+     "link_claim_id", "claim_id"),
+])
+def test_add_study_refuses_bad_input_and_writes_nothing(app_db, values, field, message):
+    with KnowledgeBase(app_db) as kb:
+        before = kb.counts()
+    at = run("add_study")
+    fill_form(at, **values)
+    assert not at.success
+    errors = [e for e in at.error if message in e.value]
+    assert len(errors) == 1 and "\n" not in errors[0].value, [e.value for e in at.error]
+    # the error sits right under the field it names (the page is walked depth first)
+    nodes = list(at.main)
+    field_at = next(i for i, n in enumerate(nodes) if getattr(n, "key", None) == f"add_{field}")
+    assert nodes[field_at + 1] == errors[0]
+    with KnowledgeBase(app_db) as kb:
+        assert kb.counts() == before
+
+
+GOOD_BIB = b"@article{upload2025, title={Uploaded SOC study}, author={Doe, Jane}, year={2025}, journal={J}}"
+GOOD_YAML = b"studies:\n  - id: upload2025-a\n    soc_direction: increase\n    biome: boreal\n"
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("refs.bib", GOOD_BIB, "Imported refs.bib: 1 sources"),
+    ("new.yaml", GOOD_YAML, "Imported new.yaml: 1 studies"),
+])
+def test_upload_adds_records(app_db, name, data, message):
+    at = run("add_study")
+    at.get("file_uploader")[0].set_value((name, data, "text/plain"))
+    at.run()
+    at.button(key="import").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert at.success[0].value == message
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("bad.bib", b"@article{broken, title={No end", "bad.bib"),
+    ("bad.yaml", b"studies:\n  - id: upload2025-a\n    biome: tundr\n", "bad.yaml"),
+    ("dup.yaml", b"studies:\n  - id: crowther2016\n    soc_direction: decrease\n", "already exists"),
+])
+def test_upload_refuses_bad_files_and_writes_nothing(app_db, name, data, message):
+    with KnowledgeBase(app_db) as kb:
+        before = kb.counts()
+    at = run("add_study")
+    at.get("file_uploader")[0].set_value((name, data, "text/plain"))
+    at.run()
+    at.button(key="import").click().run()
+    assert not at.success
+    assert len(at.error) == 1 and message in at.error[0].value and "\n" not in at.error[0].value
+    with KnowledgeBase(app_db) as kb:
+        assert kb.counts() == before
+
+
+def test_bibliography_search_and_bibtex(app_db):
+    at = run("bibliography")
+    assert len(at.download_button) == 1
+    at.text_input(key="bib_text").input("Crowther").run()
+    shown = [m.value for m in at.markdown]
+    assert shown and all("Crowther" in s or "crowther" in s for s in shown)
+
+
+def test_titles_are_text_not_markup(tmp_path, monkeypatch):
+    path = tmp_path / "x.db"
+    with KnowledgeBase(path, seed=False) as kb:
+        kb.add_records({"sources": [{"key": "evil2025", "title": "Bold **claim** <b>x</b> $x^2$ [a](http://x)",
+                                     "authors": "Doe, Jane", "year": 2025}],
+                        "studies": [{"id": "evil2025-a", "source_key": "evil2025", "soc_direction": "decrease",
+                                     "summary": "![img](http://x/y.png) <script>alert(1)</script>"}]})
+    monkeypatch.setenv("SOC_KB_DB", str(path))
+    at = run("study")
+    at.selectbox(key="study_id").select("evil2025-a").run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "\\*\\*claim\\*\\*" in text and "\\$x^2\\$" in text.replace("\\^", "^")
+    assert "\\!\\[img\\]" in text and "\\<script\\>" in text
+
+
+def test_claims_page_balance_certainty_graph(app_db):
+    at = run("claims")
+    table = at.dataframe[0].value
+    assert {"n_supports", "n_contradicts", "certainty", "contested"} <= set(table.columns)
+    assert (table["contested"] == "⚠ contested").any()
+    at.toggle(key="only_contested").set_value(True).run()
+    assert (at.dataframe[0].value["contested"] == "⚠ contested").all()
+    contested = at.dataframe[0].value["id"].iloc[0]
+    at.selectbox(key="claim_id").select(contested).run()
+    assert at.warning and at.warning[0].value.startswith("Contested")
+    assert "digraph" in at.get("graphviz_chart")[0].proto.spec
+    assert {"domain", "levels", "text"} <= set(at.dataframe[1].value.columns)  # reasons
+
+
+def test_synthesis_table_plots_and_downloads(app_db):
+    at = run("synthesis")
+    at.selectbox(key="syn_response").select("soc_stock").run()
+    table = at.dataframe[0].value
+    assert "boreal" in set(table["biome"]) and {"k", "estimate", "percent_change", "certainty"} <= set(table.columns)
+    assert [d.proto.label for d in at.download_button] == ["Download csv", "Download markdown", "Download latex"]
+    at.selectbox(key="group").select("boreal").run()
+    assert not at.exception
+    assert any("k = 3" in m.value for m in at.markdown)
+    assert len(at.get("vega_lite_chart")) == 3  # forest, funnel, leave-one-out
+    assert any("Egger" in c.value for c in at.caption)
+
+
+def test_synthesis_groupings(app_db):
+    at = run("synthesis")
+    at.multiselect(key="by").set_value(["biome", "mechanism"]).run()
+    table = at.dataframe[0].value
+    assert {"biome", "mechanism"} <= set(table.columns)
+    at.multiselect(key="by").set_value([]).run()
+    assert at.info[0].value == "Choose at least one grouping." and not at.dataframe
+
+
+def test_evidence_map_shows_gaps(app_db):
+    at = run("evidence_map")
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2  # heat map and time line
+    at.selectbox(key="map_columns").select("biome").run()
+    assert at.warning[0].value == "Choose two different facets."

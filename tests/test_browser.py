@@ -1,0 +1,165 @@
+"""The explorer in a real browser: ``streamlit run`` on a free loopback port, Debian chromium
+driven by Playwright, two sessions at once, every page, no exception; screenshots for the README.
+
+Needs ``chromium`` on PATH and the ``playwright`` package (never ``playwright install``);
+skips without them on a laptop, fails without them in CI (see ``require`` in conftest).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import require
+
+from kb import KnowledgeBase
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+# url path, title on the page, what must have rendered besides the title
+PAGES = [("", "SOC × warming evidence", "[data-testid='stVegaLiteChart']"),
+         ("study?id=cosore-d20200229_phillips", "Study", "[data-testid='stDataFrame']"),
+         ("add_study", "Add study", "[data-testid='stForm']"),
+         ("claims", "Claims", "[data-testid='stDataFrame']"),
+         ("synthesis", "Synthesis", "[data-testid='stMarkdownContainer']"),
+         ("evidence_map", "Evidence map", "[data-testid='stVegaLiteChart']"),
+         ("bibliography", "Bibliography", "[data-testid='stDownloadButton']")]
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require(shutil.which("chromium") is not None, "chromium is not on PATH (apt-get install chromium)")
+    path = tmp_path_factory.mktemp("browser") / "app.db"
+    KnowledgeBase(path).close()  # the shipped seed: the screenshots show real records
+    port = free_port()
+    env = {**os.environ, "SOC_KB_DB": str(path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not become healthy at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright package is not installed (pip install -e '.[test]')")
+    require(shutil.which("chromium") is not None, "chromium is not on PATH (apt-get install chromium)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(page, url: str, title: str, marker: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(url, wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name=title, exact=True).first).to_be_visible(timeout=30_000)
+    page.wait_for_selector(marker, state="attached", timeout=30_000)
+    settle(page)
+
+
+def settle(page) -> None:
+    """Wait until the script run is over, then show the whole page and let charts draw.
+
+    Streamlit scrolls inside its main block, so a full-page screenshot needs a viewport
+    as tall as the content; charts below the fold are drawn only once they are in view.
+    """
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=30_000)
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": min(max(height, 800), 6000)})
+    for chart in page.locator("[data-testid='stVegaLiteChart']").all():
+        chart.locator("canvas, svg").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(800)
+
+
+def no_exception(page, where: str) -> None:
+    shown = page.locator("[data-testid='stException']")
+    assert shown.count() == 0, f"{where}: {shown.first.inner_text()}"
+
+
+def test_two_sessions_every_page(server, browser):
+    started = time.monotonic()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    first = browser.new_context(viewport={"width": 1400, "height": 1000})
+    second = browser.new_context(viewport={"width": 1280, "height": 900})
+    a, b = first.new_page(), second.new_page()
+    try:
+        for path, title, marker in PAGES:
+            # both sessions load the page at the same time, then both are checked
+            a.goto(f"{server}/{path}", wait_until="commit")
+            open_page(b, f"{server}/{path}", title, marker)
+            open_page(a, f"{server}/{path}", title, marker)
+            no_exception(a, f"session 1, /{path}")
+            no_exception(b, f"session 2, /{path}")
+            name = path.split("?")[0] or "explore"
+            a.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    finally:
+        first.close()
+        second.close()
+    print(f"\n7 pages × 2 sessions in {time.monotonic() - started:.1f} s")
+
+
+def test_a_study_added_in_one_session_shows_in_the_other(server, browser):
+    from playwright.sync_api import expect
+
+    first, second = browser.new_context(), browser.new_context()
+    a, b = first.new_page(), second.new_page()
+    try:
+        open_page(b, server, "SOC × warming evidence", "[data-testid='stMetric']")
+        before = int(b.locator("[data-testid='stMetricValue']").first.inner_text().replace(",", ""))
+        open_page(a, f"{server}/add_study", "Add study", "[data-testid='stForm']")
+        a.get_by_label("Study id (unique, no spaces)").fill("browser2025-a")
+        a.get_by_label("SOC direction (required)").click()
+        a.get_by_role("option", name="Decrease").click()
+        a.get_by_role("button", name="Save").click()
+        expect(a.get_by_text("Saved browser2025-a")).to_be_visible(timeout=30_000)
+        no_exception(a, "add study")
+        b.reload(wait_until="domcontentloaded")
+        expect(b.locator("[data-testid='stMetricValue']").first).to_have_text(
+            f"{before + 1}", timeout=30_000)
+        no_exception(b, "explore after the other session wrote")
+    finally:
+        first.close()
+        second.close()
