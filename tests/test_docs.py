@@ -6,8 +6,8 @@ import re
 import shlex
 
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from kb.cli import cli
 
 
