@@ -36,6 +36,11 @@ _EXPORTS = {
     "influence": "sensitivity",
     "vote_count": "votes",
     "VoteCountResult": "votes",
+    "synthesize": "synthesis",
+    "evidence_map": "synthesis",
+    "warming_bins": "synthesis",
+    "grade_certainty": "certainty",
+    "Certainty": "certainty",
 }
 
 __all__ = [
