@@ -12,12 +12,17 @@ go two ways, both deterministic:
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ..batch import PK
+from ..errors import FileFormatError
 
 #: Record tables an importer fills, in the order they must be added.
 IMPORT_TABLES = ("sources", "studies", "effects")
@@ -32,6 +37,86 @@ class Imported:
 
     def count(self, table: str) -> int:
         return len(self.records.get(table, []))
+
+
+# -- reading raw files: every problem is one FileFormatError naming file, line and column ------
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+
+
+def read_text(path: Path, encoding: str = "utf-8", hint: str = "") -> tuple[str, Callable | None]:
+    """The text of a raw file and, if some of its bytes are wrong for ``encoding``, a finder.
+
+    The finder takes a piece of text (a field) and returns what is wrong in it, or None, so
+    the caller can name the line and column. A missing file is refused here (``hint`` says
+    what folder was expected).
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: no such file{hint}") from None
+    if encoding == "utf-8":
+        text = data.decode("utf-8", "surrogateescape")
+        return text, (_not_utf8 if _UNDECODABLE.search(text) else None)
+    # A single-byte encoding (Mac Roman) decodes any byte: a wrong file shows up as one
+    # that is valid UTF-8 with non-ASCII text instead (e.g. re-saved by an editor).
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode(encoding), None
+    if text.isascii():
+        return text, None
+    return text, lambda value: (None if value.isascii()
+                                else f"{value!r} is UTF-8 text, but the file must be {encoding}")
+
+
+def _not_utf8(value: str) -> str | None:
+    found = _UNDECODABLE.search(value)
+    if not found:
+        return None
+    return f"byte 0x{ord(found.group()) - 0xDC00:02x} is not UTF-8 (the file must be UTF-8)"
+
+
+def read_csv(path: Path, required=(), encoding: str = "utf-8",
+             hint: str = "") -> Iterator[tuple[int, dict]]:
+    """(line the row starts on, row) of a CSV file with a header line, checked as it goes.
+
+    Refused, naming file, line and column: a missing required column, a row whose number
+    of values differs from the header, bytes that are wrong for the encoding, and what
+    the csv module cannot parse.
+    """
+    text, wrong = read_text(path, encoding, hint)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames or []
+        _check_fields(path, 1, dict(zip(header, header, strict=True)), wrong)
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise FileFormatError(f"{path.name} line 1: column {missing[0]} is missing "
+                                  f"(needed: {', '.join(required)})")
+        end = 1
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if None in row or None in row.values():
+                raise FileFormatError(f"{path.name} line {start}: {_width(row)} values, "
+                                      f"but the header has {len(header)} columns")
+            _check_fields(path, start, row, wrong)
+            yield start, row
+    except csv.Error as exc:
+        raise FileFormatError(f"{path.name} line {reader.line_num}: {exc}") from None
+
+
+def _width(row: dict) -> int:
+    return sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
+
+
+def _check_fields(path: Path, line: int, row: dict, wrong) -> None:
+    if wrong is None:
+        return
+    for column, value in row.items():
+        problem = wrong(value)
+        if problem:
+            raise FileFormatError(f"{path.name} line {line}, column {column}: {problem}")
 
 
 def _clean(record: dict) -> dict:

@@ -42,18 +42,19 @@ def _run(ctx, module: str, directory: str, seed_path: str | None) -> None:
 
 
 def _import(ctx, module, directory: str, seed_path: str | None) -> None:
+    """Read the raw files; then write the seed, or add the new records in one transaction."""
     from ..cli import _progress
     from ..store import KnowledgeBase
 
-    run = getattr(module, f"import_{module.__name__.rsplit('.', 1)[1]}")
+    raw = module.read(directory)  # all reading and checking first: a bad file opens no database
     if seed_path:
-        result = run(directory, _seed_doi_owner())
+        result = module.build(raw, _seed_doi_owner())
         _echo_summary(result)
         write_seed(result.records, seed_path, module.SEED_HEADER)
         click.echo(f"wrote {seed_path}")
         return
     with KnowledgeBase(ctx.obj["db"]) as kb:
-        result = run(directory, kb.source_with_doi)
+        result = module.build(raw, kb.source_with_doi)
         _echo_summary(result)
         total = sum(len(rows) for rows in result.records.values())
         with _progress(total, "adding records") as bar:

@@ -6,7 +6,11 @@ Rules:
   measures of one unit (pseudo-replicates): they are averaged into one chamber mean per
   period and never counted in n. Treatment mean and SD are over chamber means, n = the
   chambers (4 per treatment in PORTS.txt) with at least :data:`MIN_HOURS` values in the period.
-* Periods: the whole season in the data (first to last day) and each calendar month.
+* Periods: each calendar month, and the whole season in the data (first to last day).
+  A chamber's season mean is its monthly means weighted by the days each month has in
+  the season, for chambers with a monthly mean in every month only: chambers have long
+  gaps (port 7 stops in early July), and a plain mean over whatever hours a chamber has
+  would compare spring-only chambers with season-long ones.
 * Effects: ROM (ln warmed/control) of the soil CO2 flux rate (``soil_respiration_rate``)
   for symmetric and for asymmetric warming against the control chambers; yi and vi from
   :func:`evidence.log_response_ratio` with the rounded means and SDs stored.
@@ -20,11 +24,11 @@ import csv
 import io
 import math
 import statistics
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..errors import FileFormatError
-from . import Imported
+from . import Imported, read_csv, read_text
 
 DATASET = "d20200229_PHILLIPS"
 COMMIT = "02f32e8"  # ../shared/data/cosore_phillips_terracosm_warming/README.md
@@ -36,49 +40,90 @@ CONTROL = "None"
 TREATMENTS = {"Symmetrically warmed": "symmetric", "Asymmetrically warmed": "asymmetric"}
 WARMING_C = 3.5  # DESCRIPTION.txt CSR_NOTES: "Both the warming treatments were +3.5C on average"
 UNITS = "umol CO2 m-2 s-1"
+FLUX_COLUMNS = ("CSR_PORT", "CSR_TIMESTAMP_BEGIN", "CSR_FLUX_CO2")
+DESCRIPTION_KEYS = ("CSR_SITE_NAME", "CSR_LONGITUDE", "CSR_LATITUDE", "CSR_ELEVATION",
+                    "CSR_IGBP", "CSR_INSTRUMENT", "CSR_PRIMARY_PUB", "CSR_NOTES")
 
 VARIANCE_NOTE = ("n = chambers (experimental units; 4 per treatment in PORTS.txt, fewer if a "
                  f"chamber has < {MIN_HOURS} hourly values in the period); SD is between chamber "
                  "means. Hourly fluxes within a chamber are pseudo-replicates (repeated measures "
-                 "of one chamber) and are averaged first, never counted in n. Chambers differ in "
-                 "hourly coverage (gaps), so a chamber mean covers its own hours.")
+                 "of one chamber) and are averaged first, never counted in n. Season: only chambers "
+                 "with a monthly mean in every month, monthly means weighted by days.")
 
 
 # -- reading ---------------------------------------------------------------------------------
 
-def _lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file (expected the COSORE dataset folder "
-                              f"{DATASET} with data.csv, PORTS.txt, DESCRIPTION.txt)") from None
-    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+_HINT = (f" (expected the COSORE dataset folder {DATASET} with data.csv, PORTS.txt, "
+         "DESCRIPTION.txt, CONTRIBUTORS.txt)")
 
 
-def read_description(path: Path) -> dict[str, str]:
-    """DESCRIPTION.txt key: value pairs."""
-    found = {}
-    for line in _lines(path):
-        key, sep, value = line.partition(":")
-        if sep:
-            found[key.strip()] = value.strip()
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, text) of a metadata file's non-comment lines; refuses non-UTF-8 bytes."""
+    text, wrong = read_text(path, "utf-8", _HINT)
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        problem = wrong(line) if wrong else None
+        if problem:
+            raise FileFormatError(f"{path.name} line {number}: {problem}")
+        if line.strip() and not line.startswith("#"):
+            found.append((number, line))
     return found
 
 
-def read_table(path: Path) -> list[dict]:
-    """A COSORE metadata table (PORTS.txt, CONTRIBUTORS.txt): comma-separated, padded."""
+def read_description(path: Path) -> dict[str, str]:
+    """DESCRIPTION.txt key: value pairs; the keys the import uses must be there, numbers valid."""
+    found, where = {}, {}
+    for number, line in _lines(path):
+        key, sep, value = line.partition(":")
+        if sep:
+            found[key.strip()], where[key.strip()] = value.strip(), number
+    missing = [k for k in DESCRIPTION_KEYS if k not in found]
+    if missing:
+        raise FileFormatError(f"{path.name}: key {missing[0]} is missing "
+                              f"(needed: {', '.join(DESCRIPTION_KEYS)})")
+    for key, (low, high) in COORDINATES.items():
+        value = _value(path.name, where[key], key, found[key])
+        if not low <= value <= high:
+            raise FileFormatError(f"{path.name} line {where[key]}, {key}: {value:g} is "
+                                  f"outside [{low}, {high}]")
+    return found
+
+
+def read_table(path: Path, required=()) -> list[dict]:
+    """A COSORE metadata table (PORTS.txt, CONTRIBUTORS.txt): comma-separated, padded.
+
+    Each row carries its line number under ``"line"``.
+    """
+    lines = _lines(path)
     # columns are padded with tabs; as spaces, skipinitialspace lets quoted fields parse
-    text = "\n".join(line.replace("\t", " ") for line in _lines(path))
+    text = "\n".join(line.replace("\t", " ") for _, line in lines)
     reader = csv.DictReader(io.StringIO(text), skipinitialspace=True)
-    return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in required if c not in header]
+    if missing:
+        where = f" line {lines[0][0]}" if lines else ""
+        raise FileFormatError(f"{path.name}{where}: column {missing[0]} is missing "
+                              f"(needed: {', '.join(required)})")
+    rows = []
+    for index, row in enumerate(reader, start=1):
+        if None in row or None in row.values():
+            raise FileFormatError(f"{path.name} line {lines[index][0]}: the number of values "
+                                  "differs from the header")
+        rows.append({k.strip(): v.strip() for k, v in row.items()} | {"line": lines[index][0]})
+    return rows
 
 
 def read_ports(path: Path) -> dict[int, str]:
     """Port -> treatment ("None", "Symmetrically warmed", "Asymmetrically warmed")."""
     ports = {}
-    for row in read_table(path):
-        if not row.get("CSR_PORT", "").isdigit():
-            raise FileFormatError(f"{path.name}: CSR_PORT {row.get('CSR_PORT')!r} is not a port number")
+    for row in read_table(path, ("CSR_PORT", "CSR_TREATMENT")):
+        if not row["CSR_PORT"].isdigit():
+            raise FileFormatError(f"{path.name} line {row['line']}, column CSR_PORT: "
+                                  f"{row['CSR_PORT']!r} is not a port number")
+        if row["CSR_TREATMENT"] not in (CONTROL, *TREATMENTS):
+            raise FileFormatError(f"{path.name} line {row['line']}, column CSR_TREATMENT: "
+                                  f"{row['CSR_TREATMENT']!r} is not one of "
+                                  f"{', '.join((CONTROL, *TREATMENTS))}")
         ports[int(row["CSR_PORT"])] = row["CSR_TREATMENT"]
     return ports
 
@@ -86,15 +131,8 @@ def read_ports(path: Path) -> dict[int, str]:
 def read_fluxes(path: Path, ports: dict[int, str]) -> list[tuple[int, datetime, float]]:
     """(port, start time, CO2 flux) for every hourly row with a flux; refuses bad values."""
     rows = []
-    try:
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        for raw in reader:
-            line = reader.line_num
-            rows.extend(_flux_row(path.name, line, raw, ports))
+    for line, raw in read_csv(path, FLUX_COLUMNS, "utf-8", _HINT):
+        rows.extend(_flux_row(path.name, line, raw, ports))
     return rows
 
 
@@ -114,6 +152,10 @@ def _flux_row(name: str, line: int, raw: dict, ports: dict[int, str]):
     return [(int(port), start, _value(name, line, "CSR_FLUX_CO2", text))]
 
 
+COORDINATES = {"CSR_LATITUDE": (-90, 90), "CSR_LONGITUDE": (-180, 180),
+               "CSR_ELEVATION": (-500, 9000)}
+
+
 def _value(name: str, line: int, column: str, text) -> float:
     try:
         value = float(text)
@@ -126,13 +168,41 @@ def _value(name: str, line: int, column: str, text) -> float:
 
 # -- chamber and treatment means ---------------------------------------------------------------
 
-def chamber_means(fluxes, period: str | None) -> dict[int, tuple[float, int]]:
-    """Port -> (mean flux, hours) over a period ("2009-05" month, or None for all data)."""
+def chamber_means(fluxes, month: str) -> dict[int, tuple[float, int]]:
+    """Port -> (mean flux, hours) over a calendar month ("2009-05")."""
     sums: dict[int, list[float]] = {}
     for port, start, flux in fluxes:
-        if period is None or start.strftime("%Y-%m") == period:
+        if start.strftime("%Y-%m") == month:
             sums.setdefault(port, []).append(flux)
     return {port: (statistics.fmean(v), len(v)) for port, v in sums.items() if len(v) >= MIN_HOURS}
+
+
+def season_means(fluxes) -> dict[int, tuple[float, int]]:
+    """Port -> (season mean, hours): monthly means weighted by the days each month has in the season.
+
+    Only chambers with a monthly mean in every month count. Why: chambers have long gaps
+    (port 7 stops in early July, port 5 misses August and September); a plain mean of
+    whatever hours a chamber has would compare a spring-only chamber with season-long
+    ones, and flux falls by about two thirds from May to August.
+    """
+    months = _periods(fluxes)[1:]
+    monthly = {m: chamber_means(fluxes, m) for m in months}
+    days = season_days(fluxes)
+    complete = set.intersection(*(set(monthly[m]) for m in months))
+    return {port: (sum(days[m] * monthly[m][port][0] for m in months) / sum(days.values()),
+                   sum(monthly[m][port][1] for m in months))
+            for port in sorted(complete)}
+
+
+def season_days(fluxes) -> dict[str, int]:
+    """Month -> number of its days from the first to the last day with data."""
+    first = min(s for _, s, _ in fluxes).date()
+    last = max(s for _, s, _ in fluxes).date()
+    found: dict[str, int] = {}
+    for offset in range((last - first).days + 1):
+        month = (first + timedelta(days=offset)).strftime("%Y-%m")
+        found[month] = found.get(month, 0) + 1
+    return found
 
 
 def arm(means: dict[int, tuple[float, int]], ports: dict[int, str], treatment: str):
@@ -148,13 +218,24 @@ def arm(means: dict[int, tuple[float, int]], ports: dict[int, str], treatment: s
 
 def import_cosore(directory: str | Path, doi_owner=lambda doi: None) -> Imported:
     """Sources, the study and its effects from the COSORE Terracosm folder, with a summary."""
+    return build(read(directory), doi_owner)
+
+
+def read(directory: str | Path) -> tuple:
+    """(description, ports, contributors, fluxes), all checked: a bad file fails before writing."""
     directory = Path(directory)
     description = read_description(directory / "DESCRIPTION.txt")
     ports = read_ports(directory / "PORTS.txt")
-    contributors = read_table(directory / "CONTRIBUTORS.txt")
+    contributors = read_table(directory / "CONTRIBUTORS.txt", ("CSR_FIRST_NAME", "CSR_FAMILY_NAME"))
     fluxes = read_fluxes(directory / "data.csv", ports)
     if not fluxes:
         raise FileFormatError(f"{directory / 'data.csv'}: no CSR_FLUX_CO2 values")
+    return description, ports, contributors, fluxes
+
+
+def build(raw: tuple, doi_owner=lambda doi: None) -> Imported:
+    """The records and summary from what :func:`read` returned."""
+    description, ports, contributors, fluxes = raw
     effects = effect_records(fluxes, ports)
     sources, primary_key = source_records(description, doi_owner)
     study = study_record(description, contributors, effects, primary_key, fluxes)
@@ -178,16 +259,18 @@ def effect_records(fluxes, ports: dict[int, str]) -> list[dict]:
     ports = {p: t.strip() for p, t in ports.items()}
     effects = []
     for period in _periods(fluxes):
-        means = chamber_means(fluxes, period)
+        means = season_means(fluxes) if period is None else chamber_means(fluxes, period)
         control = arm(means, ports, CONTROL)
         for treatment, code in TREATMENTS.items():
             warmed = arm(means, ports, treatment)
             if control and warmed:
-                effects.append(_effect(code, period or season, warmed, control, means))
+                left_out = [p for p, t in sorted(ports.items())
+                            if t in (treatment, CONTROL) and p not in means]
+                effects.append(_effect(code, period or season, warmed, control, means, left_out))
     return effects
 
 
-def _effect(code: str, period: str, warmed, control, means) -> dict:
+def _effect(code: str, period: str, warmed, control, means, left_out: list[int]) -> dict:
     import evidence
 
     (mean_t, sd_t, n_t, ports_t), (mean_c, sd_c, n_c, ports_c) = warmed, control
@@ -203,7 +286,7 @@ def _effect(code: str, period: str, warmed, control, means) -> dict:
         "source_location": (f"COSORE {DATASET} data.csv (@{COMMIT}), CSR_FLUX_CO2 hourly, "
                             f"{period}: ports {_list(ports_t)} ({code} warming) vs ports "
                             f"{_list(ports_c)} (control), treatments from PORTS.txt"),
-        "notes": _effect_notes(code, ports_t + ports_c, means),
+        "notes": _effect_notes(code, ports_t + ports_c, means, left_out, label == "season"),
     }
 
 
@@ -211,12 +294,20 @@ def _list(ports) -> str:
     return ", ".join(map(str, ports))
 
 
-def _effect_notes(code: str, ports, means) -> str:
+def _effect_notes(code: str, ports, means, left_out: list[int], season: bool) -> str:
     hours = ", ".join(f"{p}: {means[p][1]}" for p in ports)
     design = {"symmetric": "+3.5 °C day and night",
               "asymmetric": "+5 °C at dawn to +2 °C at mid-afternoon, +3.5 °C on average"}[code]
-    return (f"{code.capitalize()} warming ({design}; DESCRIPTION.txt CSR_NOTES). "
+    text = (f"{code.capitalize()} warming ({design}; DESCRIPTION.txt CSR_NOTES). "
             f"Hourly values per chamber mean (port: hours): {hours}.")
+    if season:
+        text += (" Season mean of a chamber = its monthly means weighted by the days each "
+                 "month has in the season.")
+    if left_out:
+        why = ("no monthly mean (>= %d hourly values) in every month" if season
+               else "fewer than %d hourly values in the month") % MIN_HOURS
+        text += f" Left out: port(s) {_list(left_out)} ({why})."
+    return text
 
 
 def source_records(description: dict, doi_owner) -> tuple[list[dict], str | None]:

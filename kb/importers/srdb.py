@@ -6,8 +6,10 @@ and effects. The rules, in the order they apply:
 
 Selection
     A record is a warmed arm when :func:`kb.vocab.treatment_factors` finds the ``warming``
-    factor in its ``Manipulation`` (so "Heat Wave", "Organic farm" or "Open areas" are not).
-    "Ambient [CO2]" is read as *no* CO2 treatment before the factors are found.
+    factor in its ``Manipulation`` (so "Heat Wave", "Hot Drought", "Organic farm" or "Open
+    areas" are not). "Ambient [CO2]" is read as *no* CO2 treatment before the factors are
+    found. A control is a record whose only factor is ``control`` ("None", "Control",
+    "CK", "Conrol"); "Weed control" and "Vegetation control" are treatments, not controls.
 Pairing (per response)
     Candidate controls share ``Study_number`` and ``Study_midyear``, carry neither warming
     nor a heat wave, and report the response. A warmed arm with other factors (e.g.
@@ -28,13 +30,16 @@ Effects
     (``heterotrophic_respiration``) and Rs_growingseason (``soil_respiration_rate``,
     period "growing season"). Both values must be > 0.
 Variance
-    See :data:`VARIANCE_NOTE`. Only Rs_annual has an error column; other effects have yi
-    and a direction but no vi, and still count in vote counting.
+    See :data:`VARIANCE_NOTE`. Only Rs_annual has an error column; effects without an
+    error on both arms have yi and a direction but no vi (their ``variance_note`` says
+    why), and still count in vote counting.
+Confounded contrasts
+    Stored with ``other_factors`` and ``quality_flag`` starting ``"confounded: "``; a
+    synthesis of clean warming effects drops the rows whose quality_flag starts so.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections import Counter
@@ -45,7 +50,7 @@ from ..bib import record_bibtex
 from ..errors import FileFormatError
 from ..records import DOI_PATTERN
 from ..vocab import lookup, treatment_factors
-from . import Imported
+from . import Imported, read_csv
 
 DATA_FILE = "srdb-data.csv"
 STUDIES_FILE = "srdb-studies.csv"
@@ -57,7 +62,10 @@ NUMERIC = ("Record_number", "Study_number", "Study_midyear", "Latitude", "Longit
            "Rs_growingseason")
 REQUIRED = ("Record_number", "Study_number", "Study_midyear", "Manipulation",
             "Manipulation_level", "Site_name", "Site_ID", "Biome", "Ecosystem_type", "Species",
-            "Quality_flag", "Duplicate_record", "Country", *NUMERIC)
+            "Quality_flag", "Duplicate_record", "Country", "Meas_method", *NUMERIC)
+
+STUDY_COLUMNS = ("Study_number", "Authors", "Title", "Source", "Volume", "Issue", "BP", "EP",
+                 "PubYear", "DOI")
 
 #: SRDB column -> (our response, period, units, error column or None)
 RESPONSES = {
@@ -92,35 +100,14 @@ def read_data(path: Path) -> list[dict]:
 
     Every row is checked (not only warming rows): a corrupted file is refused as a whole.
     """
-    rows = []
-    with _open(path, "utf-8") as handle:
-        reader = csv.DictReader(handle)
-        _check_columns(path, reader.fieldnames or [], REQUIRED)
-        line = 1
-        for raw in reader:
-            start, line = line + 1, reader.line_num
-            rows.append(_parsed(path, start, raw))
-    return rows
+    return [_parsed(path, line, raw)
+            for line, raw in read_csv(path, REQUIRED, "utf-8", _HINT)]
 
 
-def _open(path: Path, encoding: str):
-    try:
-        return open(path, newline="", encoding=encoding)  # noqa: SIM115 (closed by caller)
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file (expected the SRDB folder with "
-                              f"{DATA_FILE} and {STUDIES_FILE})") from None
-
-
-def _check_columns(path: Path, found: list[str], wanted) -> None:
-    missing = [c for c in wanted if c not in found]
-    if missing:
-        raise FileFormatError(f"{path.name} line 1: column {missing[0]} is missing; "
-                              f"is this the SRDB-V5 file?")
+_HINT = f" (expected the SRDB folder with {DATA_FILE} and {STUDIES_FILE})"
 
 
 def _parsed(path: Path, line: int, raw: dict) -> dict:
-    if None in raw or any(v is None for v in raw.values()):
-        raise FileFormatError(f"{path.name} line {line}: wrong number of values for the header")
     row = {k: v.strip() for k, v in raw.items()}
     for column in NUMERIC:
         row[column] = _number(path, line, column, row[column])
@@ -151,26 +138,38 @@ def _number(path: Path, line: int, column: str, text: str) -> float | None:
 
 def read_studies(path: Path) -> dict[int, dict]:
     """srdb-studies.csv by Study_number (Mac Roman, CR line endings, as the README says)."""
-    with _open(path, "mac_roman") as handle:
-        reader = csv.DictReader(handle)
-        _check_columns(path, reader.fieldnames or [],
-                       ("Study_number", "Authors", "Title", "Source", "PubYear", "DOI"))
-        studies = {}
-        for raw in reader:
-            number = raw["Study_number"].strip()
-            if not number.isdigit():
-                raise FileFormatError(f"{path.name} line {reader.line_num}, column Study_number: "
-                                      f"{number!r} is not a whole number")
-            studies[int(number)] = {k: (v or "").strip() for k, v in raw.items() if k}
+    studies = {}
+    for line, raw in read_csv(path, STUDY_COLUMNS, "mac_roman", _HINT):
+        number = raw["Study_number"].strip()
+        if not number.isdigit():
+            raise FileFormatError(f"{path.name} line {line}, column Study_number: "
+                                  f"{number!r} is not a whole number")
+        year = raw["PubYear"].strip()
+        if year and not re.fullmatch(r"\d{4}", year):
+            raise FileFormatError(f"{path.name} line {line}, column PubYear: "
+                                  f"{year!r} is not a four-digit year")
+        studies[int(number)] = {k: v.strip() for k, v in raw.items()}
     return studies
 
 
 # -- treatment factors and warming magnitude ---------------------------------------------------
 
+# "Weed control" (herbicide/weeding, 27 rows) and "Vegetation control" (8 rows) are
+# treatments, although the vocabulary's control pattern matches the word "control".
+_NOT_CONTROL = re.compile(r"\b(weed|vegetation)\s+control\b", re.I)
+
+
 def factors(manipulation: str) -> frozenset[str]:
-    """Treatment factors of an SRDB Manipulation; "Ambient [CO2]" is not a CO2 treatment."""
+    """Treatment factors of an SRDB Manipulation.
+
+    "Ambient [CO2]" is not a CO2 treatment; "Weed control" and "Vegetation control" are a
+    manipulation (factor ``other``), not an un-manipulated control.
+    """
     text = re.sub(r"ambient\s*\[?co2\]?", "", manipulation or "", flags=re.I)
-    return treatment_factors(text if text.strip() else manipulation)
+    found = treatment_factors(text if text.strip() else manipulation)
+    if _NOT_CONTROL.search(manipulation or ""):
+        found = (found - {"control"}) or frozenset({"other"})
+    return found
 
 
 def is_warmed(manipulation: str) -> bool:
@@ -402,6 +401,8 @@ def _pages(study: dict) -> str | None:
 
 _METHODS = ((r"open[- ]?top|\botc\b", "open_top_chamber"), (r"infrared", "infrared_heater"),
             (r"cable|heating wire", "heating_cable"), (r"greenhouse", "greenhouse"))
+# Manipulation_level texts that name only where the heat goes (4, 2 and 2 warmed records)
+_MEDIA = {"air": "air", "soil": "soil", "air, soil": "air_and_soil"}
 _CODES = {"Rs_annual": "rs", "Rh_annual": "rh", "Rs_growingseason": "rsgs"}
 
 
@@ -410,9 +411,18 @@ def import_srdb(directory: str | Path, doi_owner=lambda doi: None) -> Imported:
 
     ``doi_owner(doi)`` names the stored source that already has a DOI (or None).
     """
+    return build(read(directory), doi_owner)
+
+
+def read(directory: str | Path) -> tuple[list[dict], dict[int, dict]]:
+    """The checked rows of both files (all reading, so a bad file fails before any writing)."""
     directory = Path(directory)
-    rows = read_data(directory / DATA_FILE)
-    studies = read_studies(directory / STUDIES_FILE)
+    return read_data(directory / DATA_FILE), read_studies(directory / STUDIES_FILE)
+
+
+def build(raw: tuple[list[dict], dict[int, dict]], doi_owner=lambda doi: None) -> Imported:
+    """The records and summary from what :func:`read` returned."""
+    rows, studies = raw
     pairing = pair_all(rows)
     groups = _study_groups(pairing.pairs)
     sources, keys = _sources(groups, studies, doi_owner)
@@ -479,7 +489,7 @@ def effect_record(study_id: str, pair: Pair) -> dict:
         "other_factors": ", ".join(sorted(pair.other)) or None,
         "mean_t": w[column], "mean_c": c[column], "units": units, "measure": "ROM",
         "yi": round(yi, 6), "vi": vi, "direction": _direction(yi),
-        "variance_note": VARIANCE_NOTE if vi is not None else None,
+        "variance_note": VARIANCE_NOTE if vi is not None else _no_variance(w, c, column, err_column),
         "source_location": (f"SRDB-V5 records {w['Record_number']} (warmed) vs "
                             f"{c['Record_number']} (control), column {column}, "
                             f"{DATA_FILE} @{DATA_COMMIT}"),
@@ -494,6 +504,18 @@ def _vi(w: dict, c: dict, column: str, err_column: str | None) -> float | None:
         return None
     vi = (w[err_column] / w[column]) ** 2 + (c[err_column] / c[column]) ** 2
     return float(f"{vi:.6g}")
+
+
+def _no_variance(w: dict, c: dict, column: str, err_column: str | None) -> str:
+    """Why an effect has no vi: it is then a vote (direction) only."""
+    if err_column is None:
+        why = f"SRDB has no error column for {column}"
+    else:
+        arms = [name for name, row in (("warmed", w), ("control", c))
+                if not (row[err_column] or 0) > 0]
+        why = f"{err_column} is empty or 0 for the {' and '.join(arms)} arm"
+    return (f"no vi: {why}, and no variance is assumed without one. yi and direction "
+            "only: counts in vote counting, not in pooling.")
 
 
 def _direction(yi: float) -> str:
@@ -537,8 +559,7 @@ def study_record(study_id: str, number: int, pairs: list[Pair], effects: list[di
     rows = [p.warmed for p in pairs] + [p.control for p in pairs]
     first = pairs[0].warmed
     # a study-level value would fill its effects' gaps in queries: only if none is missing
-    values = [e["warming_c"] for e in effects]
-    warming = _agreed(values) if None not in values else None
+    warming = _all_agree([e["warming_c"] for e in effects])
     return {
         "id": study_id, "source_key": source_key, "study_type": "field_experiment",
         "biome": _term("biomes", [p.warmed["Biome"] for p in pairs]),
@@ -548,12 +569,19 @@ def study_record(study_id: str, number: int, pairs: list[Pair], effects: list[di
         "elevation_m": _agreed(r["Elevation"] for r in rows),
         "mat_c": _agreed(r["MAT"] for r in rows), "map_mm": _agreed(r["MAP"] for r in rows),
         "warming_method": _agreed(_method(p.warmed) for p in pairs) or "not_reported",
+        "warming_medium": _all_agree([_MEDIA.get(p.warmed["Manipulation_level"].lower())
+                                      for p in pairs]),
         "warming_c": warming, "soc_direction": "not_reported",
         "respiration_direction": _overall(e["direction"] for e in effects),
         "summary": _study_summary(number, first, pairs),
         "origin": "srdb", "curator": "soc-kb import-srdb",
         "notes": _study_notes(number, rows, source_key),
     }
+
+
+def _all_agree(values: list):
+    """The one value every record gives; None if any record lacks it or they differ."""
+    return _agreed(values) if None not in values else None
 
 
 def _agreed(values):
@@ -596,6 +624,9 @@ def _study_notes(number: int, rows: list[dict], source_key: str | None) -> str:
     text = (f"Imported from SRDB-V5 ({DATA_FILE} @{DATA_COMMIT}), Study_number {number}; "
             f"SRDB Biome {', '.join(map(repr, biomes))}, Ecosystem_type "
             f"{', '.join(map(repr, ecosystems))}.")
+    methods = sorted({r["Meas_method"] for r in rows if r["Meas_method"]})
+    if methods:
+        text += f" Respiration measured by (Meas_method) {', '.join(methods)}."
     if source_key is None:
         text += f" Study_number {number} is not in {STUDIES_FILE} @{STUDIES_COMMIT}: no source."
     return text
