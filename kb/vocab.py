@@ -161,7 +161,7 @@ LINK_RELATIONS = _terms(
 )
 
 TREATMENTS = _terms(
-    ("control", "Control", "Un-manipulated control", [r"^none$", r"^control$", r"^ck\b", r"^conrol$", r"\bcontrol\b(?!.*\b(warm|heat))", r"ambient temperature"]),
+    ("control", "Control", "Un-manipulated control", [r"^none$", r"^control$", r"^ck\b", r"^conrol$", r"(?<!weed )(?<!vegetation )\bcontrol\b(?!.*\b(warm|heat))", r"ambient temperature"]),
     ("warming", "Warming", "Experimental warming", [r"\bwarm(ed|ing)?\b", r"\bheated\b", r"elevated temperature", r"increased temperature", r"\(eco2et\)|\(aco2et\)"]),
     ("heat_wave", "Heat wave", "A short heat-wave event, not sustained warming", [r"heat ?wave", r"hot drought"]),
     ("co2", "Elevated CO2", "Elevated atmospheric CO2", [r"\bco2\b", r"\bface\b", r"\[co2\]"]),

@@ -63,6 +63,9 @@ def test_nearest_suggests_a_spelling():
     ("Open areas, OA", {"other"}),
     ("Organic farm", {"other"}),
     ("None", {"control"}),
+    ("Weed control", {"other"}),           # a treatment, not an untreated control
+    ("Vegetation control", {"other"}),
+    ("Control", {"control"}),
     ("Fertilized, Ambient [CO2] and ambient temperature (aCO2aT)", {"nitrogen", "co2"}),
     ("T1WL: increased temperature, low irrigation", {"warming", "irrigation"}),
     ("Precipitation amount change, warmed", {"precipitation_change", "warming"}),
