@@ -10,6 +10,8 @@ Usage (from the repository root)::
   effects, through a temporary CSV, only the fits timed (``system.time``). Metafor's
   ``rma.uni`` is k^2 in memory, so it cannot run the 10^5 table itself (see
   bench_evidence.py); 0 skips it.
+* ``add_and_report`` (what ``soc-kb add`` runs: add, then the claims moved) against the
+  ``add_records`` it wraps, on a copy of the shipped base, 1 and 2,000 new studies.
 * ``build_graph`` on a synthetic store of 10^4 studies, 10^3 claims and 3 x 10^4 links
   (the store is an in-memory stand-in returning DataFrames, so only the graph build is
   timed), plus GraphML and node-link JSON export and ``contested_claims``.
@@ -78,9 +80,10 @@ def metafor_time(frame, timeout=600):
             out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True,
                                  timeout=timeout).stdout
         except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-            return f"not run ({type(exc).__name__})"
+            print(f"metafor not run ({type(exc).__name__})", file=sys.stderr)
+            return None
     line = next((x for x in out.splitlines() if x.startswith("ELAPSED")), None)
-    return f"{float(line.split()[1]):.2f} s" if line else "error"
+    return float(line.split()[1]) if line else None
 
 
 class SyntheticStore:
@@ -135,8 +138,9 @@ def main():
     if args.metafor_k:
         small = effects(args.metafor_k)
         t = median_time(lambda: synthesize(small, ["biome"]), args.repeats)
-        print(f"| synthesize by biome | {args.metafor_k:,} effects | 8 | {t:.2f} s | "
-              f"{metafor_time(small)} (rma per group only) |")
+        r = metafor_time(small)
+        shown = "not run" if r is None else f"{r:.2f} s (rma per group only); evidence/metafor = {t / r:.2f}"
+        print(f"| synthesize by biome | {args.metafor_k:,} effects | 8 | {t:.2f} s | {shown} |")
     store = SyntheticStore(10_000, 1_000, 30_000)
     G = graph.build_graph(store)
     t = median_time(lambda: graph.build_graph(store), args.repeats)
@@ -148,6 +152,45 @@ def main():
             print(f"| {name} | same graph | | {t:.2f} s | |")
     t = median_time(lambda: graph.contested_claims(G), 1)
     print(f"| contested_claims | 1,000 claims | | {t:.2f} s | |")
+    bench_add(args.repeats)
+
+
+def new_studies(n, tag):
+    """Made-up benchmark records (not data): n studies, each contradicting one shipped claim."""
+    keys = [f"bench{tag}{i}" for i in range(n)]
+    return {"sources": [{"key": k, "entry_type": "misc", "title": "benchmark record", "year": 2026}
+                        for k in keys],
+            "studies": [{"id": k, "source_key": k, "study_type": "field_experiment",
+                         "soc_direction": "increase"} for k in keys],
+            "claim_links": [{"claim_id": "c3.1-persistent-warming-net-loss", "study_id": k,
+                             "relation": "contradicts"} for k in keys]}
+
+
+def bench_add(repeats):
+    """`soc-kb add` now reports the claims it moves (kb.graph.add_and_report): its cost
+    against the plain add_records it wraps, on a copy of the shipped base, same run."""
+    from kb import KnowledgeBase
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seeded = Path(tmp) / "seed.db"
+        KnowledgeBase(seeded).close()
+        for n in (1, 2000):
+            times = {}
+            for name in ("add_records", "add_and_report"):
+                runs = []
+                for r in range(repeats):
+                    path = Path(tmp) / f"{name}{n}{r}.db"
+                    path.write_bytes(seeded.read_bytes())
+                    with KnowledgeBase(path) as kb:
+                        records = new_studies(n, r)
+                        start = time.perf_counter()
+                        kb.add_records(records) if name == "add_records" else graph.add_and_report(kb, records)
+                        runs.append(time.perf_counter() - start)
+                times[name] = statistics.median(runs)
+            what = f"{n:,} stud{'y' if n == 1 else 'ies'}"
+            print(f"| add {what} linked to a claim, shipped base | {what} | | "
+                  f"{times['add_and_report']:.2f} s with claim report | {times['add_records']:.2f} s plain; "
+                  f"ratio {times['add_and_report'] / times['add_records']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -103,8 +103,10 @@ def grade_certainty(evidence, scope=None, pooled=None):
 
     Notes
     -----
-    Levels: 4 High, 3 Moderate, 2 Low, 1 Very low; never below 1. A study's side is the
-    sign of the sum of its rows' signs, so a study found on both sides counts for neither.
+    Levels: 4 High, 3 Moderate, 2 Low, 1 Very low; never below 1. A study takes a side
+    when its signed rows all agree (rows without a sign, e.g. qualifies or no_change, do
+    not count); a study found on both sides counts for neither, as it votes ``mixed`` in
+    :func:`evidence.synthesis.synthesize`.
 
     * Start: the best kind of evidence among studies that take a side (for or against;
       all studies when none does): experimental 4, synthesis (meta-analyses, reviews)
@@ -113,7 +115,8 @@ def grade_certainty(evidence, scope=None, pooled=None):
     * Inconsistency (at most 2 levels): studies on both sides rate down 1, or 2 when the
       minority side holds at least a third of the signed studies; I^2 >= 50 % among the
       effect sizes rates down 1.
-    * Imprecision (at most 2): fewer than 3 studies that take a side rates down 1; a
+    * Imprecision (at most 2): no study taking a side rates down 2; fewer than 3
+      studies that take a side rates down 1; a
       pooled confidence interval that includes 0 rates down 1; without effect sizes, a
       two-sided sign test of the studies for against those against with p >= 0.05 rates
       down 1 (so direction-only evidence needs 6 concordant studies to escape it).
@@ -154,7 +157,7 @@ def _checked(evidence):
 
 
 def _per_study(evidence):
-    """One row per study: its kind, its sign (the sign of its summed signs) and facets."""
+    """One row per study: its kind, its side (see :func:`_side`) and facets."""
     frame = evidence.copy()
     if "study_id" not in frame:
         frame["study_id"] = np.arange(len(frame))
@@ -162,8 +165,14 @@ def _per_study(evidence):
     facets = [c for c in ("evidence_kind", *SCOPE_FACETS.values()) if c in frame]
     grouped = frame.groupby("study_id", sort=False)
     studies = grouped[facets].first() if facets else pd.DataFrame(index=grouped.size().index)
-    studies["sign"] = np.sign(grouped["sign"].sum())
+    studies["sign"] = grouped["sign"].agg(_side)
     return studies
+
+
+def _side(signs):
+    """+1 or -1 when a study's signed rows agree; 0 when they disagree or none is signed."""
+    signed = set(signs) - {0}
+    return signed.pop() if len(signed) == 1 else 0
 
 
 def _sign(direction, position):
@@ -182,9 +191,12 @@ def _start(studies):
     levels = pool_of.map(lambda k: START_LEVELS.get(k, 1))
     start = int(levels.max())
     best = pool_of[levels == start]
-    named = best.dropna().iloc[0] if best.notna().any() else "unclassified"
+    # observations and models share a level: name every kind at it, not just the first
+    named = " and ".join(sorted(set(best.dropna()))) or "unclassified"
+    if best.isna().any() and best.notna().any():
+        named += " and unclassified"
     text = (f"starts {GRADES[start - 1]}: best evidence is {named} "
-            f"({len(best)} of {len(pool_of)} {'signed ' if len(sided) else ''}studies)")
+            f"({len(best)} of {_studies(len(pool_of))}{' taking a side' if len(sided) else ''})")
     return start, Reason("start", start, text)
 
 
@@ -215,6 +227,8 @@ def _imprecision(studies, result):
             notes.append(f"no effect sizes and the sign test does not establish a direction "
                          f"(p = {p:.2g})")
     down = len(notes)
+    if signed == 0:  # nothing points either way: as imprecise as it gets
+        notes, down = ["no study takes a side"] + notes[1:], 2
     if not notes:
         notes.append(f"{_studies(signed)} take a side; " + (
             "the pooled CI excludes 0" if result is not None else "sign test p < 0.05"))

@@ -167,10 +167,55 @@ def _pool_group(group, method, test, alpha, keys):
 
 
 def _numeric(group):
-    y = pd.to_numeric(group.get("yi"), errors="coerce") if "yi" in group else pd.Series(dtype=float)
-    v = pd.to_numeric(group.get("vi"), errors="coerce") if "vi" in group else pd.Series(dtype=float)
-    ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
-    return y[ok].to_numpy(float), v[ok].to_numpy(float)
+    ok = _poolable(group)
+    return (pd.to_numeric(group["yi"], errors="coerce")[ok].to_numpy(float),
+            pd.to_numeric(group["vi"], errors="coerce")[ok].to_numpy(float))
+
+
+def _poolable(group):
+    """Rows with a finite ``yi`` and a finite ``vi > 0`` (all False without those columns)."""
+    if "yi" not in group or "vi" not in group:
+        return pd.Series(False, index=group.index)
+    y = pd.to_numeric(group["yi"], errors="coerce")
+    v = pd.to_numeric(group["vi"], errors="coerce")
+    return np.isfinite(y) & np.isfinite(v) & (v > 0)
+
+
+def variance_notes(effects, by, response=None):
+    """The variance assumptions behind a synthesis table: which groups pool how many
+    effects whose variance rests on a stated assumption.
+
+    Parameters
+    ----------
+    effects, by, response
+        As for :func:`synthesize`; ``effects`` needs a ``variance_note`` column (else the
+        result is empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the grouping columns, ``variance_note``, ``k`` (pooled effects of the group
+        carrying that note) and ``pooled`` (True) — plus one row per group and note for
+        effects left out of pooling because they have no usable variance (``pooled``
+        False; they still vote).
+
+    Notes
+    -----
+    A number shown without the assumption it rests on is not honest; print these rows
+    under the table (the CLI does).
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    columns = [*by, "variance_note", "pooled", "k"]
+    frame = prepare_groups(effects, by, response)
+    if "variance_note" not in frame:
+        return pd.DataFrame(columns=columns)
+    has_effect = pd.to_numeric(frame["yi"], errors="coerce").notna() if "yi" in frame else False
+    noted = frame.assign(pooled=_poolable(frame))[has_effect & frame["variance_note"].notna()
+                                                  & (frame["variance_note"].astype(str) != "")]
+    counts = noted.groupby([*by, "variance_note", "pooled"], sort=False).size()
+    table = counts.rename("k").reset_index()
+    return table.sort_values(["pooled", *by], ascending=[False, *[True] * len(by)],
+                             ignore_index=True)[columns]
 
 
 def _pooled_columns(result, ratio):

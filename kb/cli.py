@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -32,7 +33,32 @@ def _fail_cleanly(command):
     return wrapper
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """A group whose heavier commands (graph, statistics, importers) load on first use.
+
+    Those modules import helpers from this one, so loading them lazily also avoids an
+    import cycle, and ``soc-kb query`` does not pay for networkx and scipy.
+    """
+
+    LAZY = {
+        "import-srdb": "kb.importers.commands:import_srdb",
+        "import-cosore": "kb.importers.commands:import_cosore",
+        "synth": "kb.commands_synth:synth",
+        "claims": "kb.commands_synth:claims",
+        "claim": "kb.commands_synth:claim",
+    }
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx, name):
+        if name not in self.LAZY:
+            return super().get_command(ctx, name)
+        module, attribute = self.LAZY[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(package_name="soc-kb")
 @click.option("--db", "db_path", envvar="SOC_KB_DB", default="soc-kb.db", show_default=True,
               type=click.Path(dir_okay=False), help="Database file (or set SOC_KB_DB).")
@@ -69,12 +95,16 @@ def init(ctx, empty):
 def add(ctx, files, table):
     """Add the records of YAML, JSON, CSV or BibTeX FILES (all or nothing)."""
     from .files import read_record_files
+    from .graph import add_and_report
 
     records, origins = read_record_files(files, table)
     total = sum(len(rows) for rows in records.values())
     with _open(ctx) as kb, _progress(total, "adding records") as bar:
-        counts = kb.add_records(records, progress=bar, origins=origins)
+        counts, impact = add_and_report(kb, records, progress=bar, origins=origins)
     click.echo("added " + (", ".join(f"{n} {t}" for t, n in counts.items()) or "nothing"))
+    # what the new records change: the claims they touch, balance and certainty before -> after
+    if not impact.to_frame().empty:
+        click.echo("claims touched:\n" + impact.summary())
 
 
 @cli.command("import-bib")
@@ -219,15 +249,26 @@ def _short(value, width: int = 48):
     return "" if value is None or value is pd.NA else value
 
 
+GRAPH_FORMATS = ["graphml", "json-graph", "dot"]  # kb.graph.GRAPH_FORMATS
+
+
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "yaml", "bib"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "yaml", "bib", *GRAPH_FORMATS]),
+              required=True, help="csv/json/yaml/bib: the records; graphml, json-graph "
+              "(node-link JSON) or dot: the claim–evidence graph.")
 @click.option("--output", required=True, type=click.Path(), help="File (or folder, for csv).")
 @click.pass_context
 @_fail_cleanly
 def export(ctx, fmt, output):
-    """Export the whole knowledge base (csv writes a folder with one file per table)."""
+    """Export the whole knowledge base (csv writes a folder with one file per table), or
+    its claim–evidence graph (graphml, json-graph, dot)."""
     with _open(ctx) as kb:
-        path = kb.export(output, fmt)
+        if fmt in GRAPH_FORMATS:
+            from .graph import export_graph
+
+            path = export_graph(kb, output, fmt)
+        else:
+            path = kb.export(output, fmt)
     click.echo(f"wrote {path}")
 
 
@@ -287,15 +328,3 @@ class _Bar:
 
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
-
-
-def _register_commands() -> None:
-    """Commands defined in other modules (they import helpers from here, so they come last)."""
-    from .commands_synth import claim, claims, synth
-    from .importers.commands import import_cosore, import_srdb
-
-    for command in (import_srdb, import_cosore, synth, claims, claim):
-        cli.add_command(command)
-
-
-_register_commands()

@@ -1,5 +1,6 @@
-"""CLI commands for synthesis tables and the claim–evidence graph: ``synth``, ``claims``,
-``claim`` and ``export-graph`` (thin: parse, call :mod:`kb.graph` / :mod:`evidence`, print)."""
+"""CLI commands for synthesis tables and the claim–evidence graph: ``synth``, ``claims`` and
+``claim`` (thin: parse, call :mod:`kb.graph` / :mod:`evidence`, print). The graph exports
+are formats of ``soc-kb export`` (graphml, json-graph, dot)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from evidence._checks import METHODS
 from evidence.errors import EvidenceError
-from evidence.synthesis import evidence_map, synthesize
+from evidence.synthesis import evidence_map, synthesize, variance_notes
 
 from . import graph
 from .cli import _fail_cleanly, _filter_options, _open, _parsed_filters, render
@@ -47,7 +48,8 @@ def _facets(by: str) -> list[str]:
               help="tau² estimator (FE: fixed effect).")
 @click.option("--test", type=click.Choice(["z", "knha"]), default="z", show_default=True)
 @click.option("--map", "as_map", is_flag=True,
-              help="Show the evidence map instead: studies per pair of the two --by facets.")
+              help="Show the evidence map instead: studies per pair of the two --by facets "
+                   "(all matching studies; with --response, those bearing on it).")
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.pass_context
@@ -60,12 +62,23 @@ def synth(ctx, by, method, test, as_map, fmt, output, **filters):
     """
     facets = _facets(by)
     filters = _parsed_filters(filters)
-    response = filters.pop("response", None) or "soc_stock"
+    response = filters.pop("response", None)
     with _open(ctx) as kb:
-        rows = graph.synthesis_rows(kb, response=response, **filters)
+        if as_map and response is None:  # where evidence is missing: every study counts
+            rows = kb.studies(**filters).rename(columns={"id": "study_id"})
+        else:
+            rows = graph.synthesis_rows(kb, response=response or "soc_stock", **filters)
         vocabularies = {f: kb.vocabulary_names(VOCABULARY_OF[f]) for f in facets if f in VOCABULARY_OF}
-    table = _map(rows, facets, vocabularies) if as_map else _synthesis(rows, facets, method, test)
-    _emit(_format(table, fmt), output)
+    if as_map:
+        _emit(_format(_map(rows, facets, vocabularies), fmt), output)
+        return
+    text = _format(_synthesis(rows, facets, method, test), fmt)
+    notes = _notes_lines(variance_notes(rows, facets))
+    if notes and fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
+        click.echo("\n".join(notes), err=True)
+    elif notes:
+        text += _notes_block(notes, fmt)
+    _emit(text, output)
 
 
 def _synthesis(rows: pd.DataFrame, facets: list[str], method: str, test: str) -> pd.DataFrame:
@@ -85,6 +98,31 @@ def _map(rows: pd.DataFrame, facets: list[str], vocabularies: dict) -> pd.DataFr
         raise KBError("no studies match; widen the filters")
     table = evidence_map(rows, *facets, vocabularies.get(facets[0]), vocabularies.get(facets[1]))
     return table.reset_index()
+
+
+def _notes_lines(notes: pd.DataFrame) -> list[str]:
+    """Variance assumptions under the numbers: one line per note, with its groups."""
+    facets = [c for c in notes.columns if c not in ("variance_note", "pooled", "k")]
+    lines = []
+    for (pooled, note), rows in notes.groupby(["pooled", "variance_note"], sort=False):
+        groups = ", ".join(f"{' · '.join(str(r[f]) for f in facets)} {r['k']}"
+                           for r in rows.to_dict(orient="records"))
+        k = int(rows["k"].sum())
+        what = f"{k} effect{'s' if k > 1 else ''} " + (
+            "pooled with an assumed variance" if pooled else "not pooled, votes only")
+        lines.append(f"{what} — {groups}: {note}")
+    return lines
+
+
+def _notes_block(lines: list[str], fmt: str) -> str:
+    if fmt == "latex":
+        return "".join(f"% Note: {line}\n" for line in lines)
+    if fmt == "html":
+        from html import escape
+
+        return "".join(f"<p>Note: {escape(line)}</p>\n" for line in lines)
+    bullet = "- " if fmt == "markdown" else ""  # a list, so Markdown keeps one note per line
+    return "\n" + "".join(f"{bullet}Note: {line}\n" for line in lines)
 
 
 def _format(frame: pd.DataFrame, fmt: str) -> str:
@@ -116,7 +154,8 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
-CLAIM_COLUMNS = ["id", "n_supports", "n_contradicts", "n_qualifies", "certainty", "contested", "text"]
+CLAIM_COLUMNS = ["id", "n_supports", "n_contradicts", "n_qualifies", "certainty", "leaning",
+                 "contested", "text"]
 
 
 @click.command()
@@ -124,17 +163,22 @@ CLAIM_COLUMNS = ["id", "n_supports", "n_contradicts", "n_qualifies", "certainty"
                                                 "contradicting claim, with the reasons.")
 @click.option("--weak", is_flag=True, help="Only claims resting on a single study or only on models.")
 @click.option("--study", "study_id", help="Only the claims this study bears on.")
+@click.option("--top-studies", type=int, metavar="N",
+              help="Instead of claims: the N studies that bear on the most claims.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True)
 @click.pass_context
 @_fail_cleanly
-def claims(ctx, contested, weak, study_id, fmt):
-    """List claims with their balance of evidence and certainty."""
-    if contested and weak:
-        raise KBError("choose one of --contested and --weak")
+def claims(ctx, contested, weak, study_id, top_studies, fmt):
+    """List claims with their balance of evidence, certainty and which way it leans."""
+    if sum(map(bool, (contested, weak, study_id, top_studies is not None))) > 1:
+        raise KBError("choose one of --contested, --weak, --study and --top-studies")
+    if top_studies is not None and top_studies < 1:
+        raise KBError(f"--top-studies: {top_studies} is not a positive number of studies")
     with _open(ctx) as kb:
         G = graph.build_graph(kb)
-    frame = _claims_frame(G, contested, weak, study_id)
+    frame = (graph.top_studies(G, top_studies) if top_studies
+             else _claims_frame(G, contested, weak, study_id))
     click.echo(render(frame, fmt, list(frame.columns)), nl=False)
 
 
@@ -166,16 +210,4 @@ def claim(ctx, claim_id, fmt):
         click.echo(report.to_markdown())
 
 
-@click.command("export-graph")
-@click.option("--format", "fmt", type=click.Choice(list(graph.GRAPH_FORMATS)), required=True)
-@click.option("--output", required=True, type=click.Path(dir_okay=False))
-@click.pass_context
-@_fail_cleanly
-def export_graph(ctx, fmt, output):
-    """Export the claim–evidence graph as GraphML, node-link JSON or DOT."""
-    with _open(ctx) as kb:
-        path = graph.export_graph(kb, output, fmt)
-    click.echo(f"wrote {path}")
-
-
-COMMANDS = (synth, claims, claim, export_graph)
+COMMANDS = (synth, claims, claim)

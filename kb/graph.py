@@ -28,8 +28,8 @@ from evidence.certainty import Certainty, grade_certainty
 from .errors import KBError, NotFoundError
 
 EVIDENCE_RELATIONS = ("supports", "contradicts", "qualifies")
-STUDY_ATTRIBUTES = ("study_type", "evidence_kind", "biome", "ecosystem", "depth_class",
-                    "warming_c", "warming_method", "duration_years", "soc_direction",
+STUDY_ATTRIBUTES = ("study_type", "evidence_kind", "biome", "ecosystem", "site", "depth_class",
+                    "depth_top_cm", "depth_bottom_cm", "warming_c", "warming_method", "duration_years", "soc_direction",
                     "respiration_direction", "first_author", "year", "source_key",
                     "evidence_quote", "quote_location")
 CLAIM_ATTRIBUTES = ("text", "section", "source_key", "scope_biome", "scope_ecosystem",
@@ -173,11 +173,28 @@ def balance(evidence: pd.DataFrame) -> dict[str, int]:
 
 
 def claim_certainty(claim: dict, evidence: pd.DataFrame) -> Certainty | None:
-    """The GRADE-like grade of a claim's evidence, in the claim's scope (None without evidence)."""
+    """The GRADE-like grade of a claim's evidence, in the claim's scope (None without evidence).
+
+    A study reached through several counter-claims is one study against, not several:
+    rows are reduced to distinct (study, relation) pairs before grading, so a study that
+    supports the claim and also one of its counter-claims counts for neither side.
+    """
     if evidence.empty:
         return None
     scope = {facet: claim.get(column) for facet, column in SCOPE_FROM_CLAIM.items()}
-    return grade_certainty(evidence.rename(columns={"relation": "direction"}), scope=scope)
+    distinct = evidence.drop_duplicates(["study_id", "relation"])
+    return grade_certainty(distinct.rename(columns={"relation": "direction"}), scope=scope)
+
+
+def leaning(certainty: Certainty | None) -> str:
+    """Which way the graded evidence points: for, against, split, or neither."""
+    if certainty is None:
+        return "no evidence"
+    if certainty.n_for > certainty.n_against:
+        return "for"
+    if certainty.n_against > certainty.n_for:
+        return "against"
+    return "split" if certainty.n_for else "neither (qualifying only)"
 
 
 @dataclass
@@ -200,17 +217,23 @@ class ClaimReport:
     def grade(self) -> str:
         return self.certainty.grade if self.certainty else "no evidence"
 
+    @property
+    def leaning(self) -> str:
+        """``for``, ``against``, ``split`` or ``neither``: where the graded evidence points."""
+        return leaning(self.certainty)
+
     def to_dict(self) -> dict:
         reasons = self.certainty.to_frame().to_dict(orient="records") if self.certainty else []
         evidence = self.evidence.astype(object).where(self.evidence.notna(), None)
         return {"claim": self.claim, "balance": self.balance, "counter_claims": self.counter_claims,
-                "contested": self.contested, "certainty": self.grade, "reasons": reasons,
+                "contested": self.contested, "certainty": self.grade, "leaning": self.leaning,
+                "reasons": reasons,
                 "evidence": evidence.to_dict(orient="records")}
 
     def to_markdown(self) -> str:
         """The report as Markdown: the claim, balance, certainty with reasons, evidence."""
         lines = [f"### Claim `{self.claim_id}`", "", f"> {self.claim.get('text', '')}", "",
-                 _balance_line(self), "", f"**Certainty: {self.grade}**", ""]
+                 _balance_line(self), "", f"**Certainty: {self.grade}**{_leaning_words(self)}", ""]
         if self.certainty:
             lines += [f"- {r.domain}: {r.text}{_levels(r)}" for r in self.certainty.reasons] + [""]
         if self.contested:
@@ -225,8 +248,19 @@ def _balance_line(report: ClaimReport) -> str:
     line = (f"Evidence: {b['n_supports']} supporting, {b['n_contradicts']} contradicting, "
             f"{b['n_qualifies']} qualifying studies")
     if report.counter_claims:
-        line += "; contradicted by claims " + ", ".join(f"`{c}`" for c in report.counter_claims)
+        plural = "s" if len(report.counter_claims) > 1 else ""
+        line += f"; contradicted by claim{plural} " + ", ".join(f"`{c}`" for c in report.counter_claims)
     return line + "."
+
+
+def _leaning_words(report: ClaimReport) -> str:
+    c = report.certainty
+    if c is None:
+        return ""
+    words = {"for": "supports the claim", "against": "goes against the claim",
+             "split": "is split evenly"}.get(report.leaning, "takes no side")
+    studies = f"{c.n_studies} stud{'y' if c.n_studies == 1 else 'ies'}"
+    return f" — the graded evidence ({c.n_for} for, {c.n_against} against, {studies}) {words}."
 
 
 def _levels(reason) -> str:
@@ -240,15 +274,27 @@ def _evidence_table(evidence: pd.DataFrame) -> str:
         study=evidence["label"], via=evidence["via"].fillna(""),
         system=[_system(r) for r in evidence.to_dict(orient="records")],
         quote=evidence["quote"].map(lambda q: _short(q, 90)))
-    columns = ["relation", "study", "via", "evidence_kind", "system", "soc_direction", "quote"]
+    shown["direction"] = [_directions(r) for r in evidence.to_dict(orient="records")]
+    columns = ["relation", "study", "via", "evidence_kind", "system", "direction", "quote"]
     return shown[columns].fillna("").to_markdown(index=False)
 
 
 def _system(row: dict) -> str:
+    """Where and what: biome, ecosystem, depth (class and cm) and warming."""
     parts = [row.get(k) for k in ("biome", "ecosystem", "depth_class")]
+    top, bottom = row.get("depth_top_cm"), row.get("depth_bottom_cm")
+    if _present(top) and _present(bottom):
+        parts.append(f"{top:g}–{bottom:g} cm")
     warming = row.get("warming_c")
     parts.append(f"+{warming:g} °C" if _present(warming) else None)
     return ", ".join(str(p) for p in parts if _present(p))
+
+
+def _directions(row: dict) -> str:
+    """The study's stated directions, e.g. ``SOC decrease; Rs increase``."""
+    named = (("SOC", row.get("soc_direction")), ("Rs", row.get("respiration_direction")))
+    return "; ".join(f"{name} {value}" for name, value in named
+                     if _present(value) and value != "not_reported")
 
 
 def _short(text, width: int) -> str:
@@ -276,8 +322,8 @@ def contest_reasons(G, claim_id: str, evidence: pd.DataFrame | None = None) -> l
     n_for = direct.loc[direct["relation"] == "supports", "study_id"].nunique()
     n_against = direct.loc[direct["relation"] == "contradicts", "study_id"].nunique()
     if n_for and n_against:
-        reasons.append(f"{n_for} stud{'y' if n_for == 1 else 'ies'} support it and "
-                       f"{n_against} contradict it")
+        reasons.append(f"{n_for} stud{'y supports' if n_for == 1 else 'ies support'} it and "
+                       f"{n_against} contradict{'s' if n_against == 1 else ''} it")
     for other in counter_claims(G, claim_id):
         reasons.append(f"claim '{other}' contradicts it")
     reasons += [f"study '{s}' supports both it and claim '{other}'"
@@ -380,8 +426,8 @@ def claim_states(store_or_graph, ids=None) -> pd.DataFrame:
     for claim_id in claim_ids(G) if ids is None else [i for i in ids if f"claim:{i}" in G]:
         report = claim_report(G, claim_id)
         rows[claim_id] = {**report.balance, "certainty": report.grade,
-                          "contested": bool(report.contested)}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(STATE_COLUMNS))
+                          "contested": bool(report.contested), "leaning": report.leaning}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[*STATE_COLUMNS, "leaning"])
 
 
 @dataclass
@@ -410,11 +456,17 @@ def _impact_line(r: dict) -> str:
     def counts(when):
         return "/".join(str(r[f"{n}_{when}"]) for n in ("n_supports", "n_contradicts", "n_qualifies"))
 
+    if r.get("new_claim"):
+        parts = [f"{r['claim_id']} (new claim): for/against/qualifying {counts('after')}",
+                 f"certainty {r['certainty_after']}"]
+        return ", ".join(parts + (["contested"] if r["contested_after"] else []))
     parts = [f"{r['claim_id']}: for/against/qualifying {counts('before')} -> {counts('after')}"]
     parts.append(f"certainty {r['certainty_before']} -> {r['certainty_after']}"
                  if r["certainty_moved"] else f"certainty {r['certainty_after']} (unchanged)")
     if r["contest_moved"]:
         parts.append("now contested" if r["contested_after"] else "no longer contested")
+    if r.get("leaning_before") != r.get("leaning_after") and _present(r.get("leaning_before")):
+        parts.append(f"evidence now leans {r['leaning_after']} (was {r['leaning_before']})")
     return ", ".join(parts)
 
 
@@ -466,7 +518,10 @@ def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict) -> ImpactRe
     moved = {name: joined[f"{name}_before"] != joined[f"{name}_after"] for name in STATE_COLUMNS}
     joined["balance_moved"] = moved["n_supports"] | moved["n_contradicts"] | moved["n_qualifies"]
     joined["certainty_moved"] = moved["certainty"]
-    joined["contest_moved"] = moved["contested"]
+    joined["new_claim"] = ~joined.index.isin(before.index)
+    # a new claim was not contested before it existed: only a contested one is news
+    joined["contest_moved"] = moved["contested"].where(~joined["new_claim"],
+                                                       joined["contested_after"].astype(bool))
     named = joined.index.isin(_named_claims(records))
     keep = named | joined["balance_moved"] | joined["certainty_moved"] | joined["contest_moved"]
     rows = joined[keep].rename_axis("claim_id").reset_index()
@@ -545,6 +600,11 @@ def to_dot(G, kinds=None) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
+def write_dot(G, path) -> Path:
+    Path(path).write_text(to_dot(G), encoding="utf-8")
+    return Path(path)
+
+
 def _q(text) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -560,8 +620,7 @@ def claim_subgraph(store_or_graph, claim_id: str) -> nx.MultiDiGraph:
 
 def export_graph(store_or_graph, path, fmt: str) -> Path:
     """Write the graph as graphml, json-graph (node-link JSON) or dot; return the path."""
-    writers = {"graphml": write_graphml, "json-graph": write_node_link,
-               "dot": lambda G, p: Path(p).write_text(to_dot(G), encoding="utf-8") and Path(p)}
+    writers = {"graphml": write_graphml, "json-graph": write_node_link, "dot": write_dot}
     if fmt not in writers:
         raise KBError(f"unknown graph format '{fmt}'; expected one of {', '.join(GRAPH_FORMATS)}")
     return Path(writers[fmt](as_graph(store_or_graph), path))
@@ -580,7 +639,7 @@ SIGNED = ("increase", "decrease", "no_change")
 def synthesis_rows(store, response: str = "soc_stock", **filters) -> pd.DataFrame:
     """Effects on ``response`` plus one direction-only row per other matching study.
 
-    A study without an effect on ``response`` but with a stated direction (its
+    A study without any effect but with a stated direction (its
     ``soc_direction`` for SOC responses, ``respiration_direction`` for respiration)
     enters as a row with NaN ``yi``/``vi``, so it counts in the vote columns of
     :func:`evidence.synthesis.synthesize`. Every row gets its ``evidence_kind``.
@@ -590,7 +649,10 @@ def synthesis_rows(store, response: str = "soc_stock", **filters) -> pd.DataFram
     rows = [effects.assign(direction=effects["direction"].where(effects["direction"].notna(), None))]
     column = DIRECTION_COLUMN.get(response)
     if column:
-        rows.append(_direction_only(store.studies(**filters), column, set(effects["study_id"]), response))
+        # a study with effects on any response speaks through them, not through its
+        # summary direction (an SRDB site with only Rh effects must not vote on annual Rs)
+        quantified = set(store.effects(**filters)["study_id"])
+        rows.append(_direction_only(store.studies(**filters), column, quantified, response))
     frame = pd.concat([r for r in rows if not r.empty], ignore_index=True) if any(
         not r.empty for r in rows) else effects
     return frame.assign(evidence_kind=frame["study_type"].map(kinds))

@@ -41,6 +41,17 @@ def test_start_uses_the_best_kind_among_studies_taking_a_side():
     assert grade_certainty(evidence).start == "Low"  # the experiment only qualifies
 
 
+@pytest.mark.parametrize("kinds,named", [
+    (["model", "observational"], "model and observational"),
+    (["observational", "model", "expert"], "model and observational"),
+    (["expert", None], "expert and unclassified"),
+    ([None, None], "unclassified"),
+])
+def test_start_names_every_kind_at_the_best_level(kinds, named):
+    start = domain(grade_certainty(body(kinds, ["supports"] * len(kinds))), "start")
+    assert f"best evidence is {named} (" in start.text
+
+
 @pytest.mark.parametrize("n_for,n_against,levels", [(8, 0, 0), (8, 1, -1), (6, 3, -2), (4, 4, -2)])
 def test_disagreeing_directions_rate_down(n_for, n_against, levels):
     evidence = body("experimental", ["supports"] * n_for + ["contradicts"] * n_against)
@@ -49,11 +60,17 @@ def test_disagreeing_directions_rate_down(n_for, n_against, levels):
     assert (result.n_for, result.n_against) == (n_for, n_against)
 
 
-def test_a_study_on_both_sides_counts_for_neither():
-    evidence = pd.DataFrame({"study_id": ["a", "a", "b"], "evidence_kind": "experimental",
-                             "direction": ["supports", "contradicts", "supports"]})
+@pytest.mark.parametrize("rows_of_a,n_for,n_against", [
+    (["supports", "contradicts"], 1, 0),
+    (["increase", "increase", "decrease"], 1, 0),  # a majority of rows does not make a side
+    (["decrease", "no_change"], 1, 1),             # rows without a sign do not count
+    (["supports", "qualifies"], 2, 0),
+])
+def test_a_study_on_both_sides_counts_for_neither(rows_of_a, n_for, n_against):
+    evidence = pd.DataFrame({"study_id": ["a"] * len(rows_of_a) + ["b"],
+                             "evidence_kind": "experimental", "direction": [*rows_of_a, "supports"]})
     result = grade_certainty(evidence)
-    assert (result.n_studies, result.n_for, result.n_against) == (2, 1, 0)
+    assert (result.n_studies, result.n_for, result.n_against) == (2, n_for, n_against)
 
 
 def test_high_i2_rates_down_and_matches_pool():
@@ -73,6 +90,14 @@ def test_ci_including_zero_rates_down_for_imprecision():
     result = grade_certainty(body("experimental", ["increase"] * 7, yi=yi, vi=vi))
     assert "includes 0" in domain(result, "imprecision").text
     assert domain(result, "imprecision").levels == -1
+
+
+def test_no_study_taking_a_side_rates_down_twice():
+    evidence = body("experimental", ["qualifies", "no_change", "mixed"])
+    result = grade_certainty(evidence)
+    assert domain(result, "imprecision").levels == -2
+    assert domain(result, "imprecision").text.startswith("no study takes a side")
+    assert result.grade == "Low"
 
 
 @pytest.mark.parametrize("n,levels", [(1, -2), (2, -2), (3, -1), (5, -1), (6, 0)])

@@ -32,7 +32,10 @@ def template_file(tmp_path):
 
 def test_init_then_add_then_query(run, template_file):
     assert run("init").output.startswith("created ")
-    assert run("add", str(template_file)).output == "added 1 sources, 1 studies, 1 effects, 1 claims, 1 claim_links\n"
+    assert run("add", str(template_file)).output == (
+        "added 1 sources, 1 studies, 1 effects, 1 claims, 1 claim_links\n"
+        "claims touched:\n"
+        "smith2024-c1 (new claim): for/against/qualifying 1/0/0, certainty Low\n")
     result = run("query", "--biome", "boreal", "--mechanism", "mineral_protection,priming", "--format", "json")
     rows = json.loads(result.output)
     assert [r["id"] for r in rows] == ["smith2024-boreal"]
@@ -124,7 +127,10 @@ def test_template_schema(run):
 
 def test_every_command_has_help_and_is_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for name, command in cli.commands.items():
+    names = cli.list_commands(None)
+    assert {"init", "query", "synth", "claim", "import-srdb"} <= set(names)
+    for name in names:
+        command = cli.get_command(None, name)
         assert command.help, f"soc-kb {name} has no help"
         assert f"soc-kb {name}" in readme, f"soc-kb {name} is not documented in README.md"
 

@@ -1,12 +1,14 @@
-"""``soc-kb synth``, ``claims``, ``claim`` and ``export-graph`` (kb/commands_synth.py)."""
+"""``soc-kb synth``, ``claims``, ``claim``, ``export`` of the graph and ``add``'s claim report."""
 
 import io
 import json
 import shutil
 
 import click
+import networkx as nx
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from evidence.synthesis import evidence_map, synthesize
@@ -33,10 +35,22 @@ def db(seeded_file, tmp_path):
     return tmp_path / "kb.db"
 
 
+def contradicting_study(claim_id: str, study_id: str = "newstudy2026") -> dict:
+    """A made-up test record (not data): one field experiment contradicting a claim."""
+    return {
+        "sources": [{"key": study_id, "entry_type": "article", "title": "A new warming experiment",
+                     "authors": "Doe, Jane", "year": 2026, "journal": "Test Journal"}],
+        "studies": [{"id": study_id, "source_key": study_id, "study_type": "field_experiment",
+                     "biome": "boreal", "soc_direction": "increase"}],
+        "claim_links": [{"claim_id": claim_id, "study_id": study_id, "relation": "contradicts",
+                         "quote": "A new experiment found the opposite."}],
+    }
+
+
 def run(db, *args, ok=True):
     result = CliRunner().invoke(soc_kb, ["--db", str(db), *args])
     assert (result.exit_code == 0) == ok, result.output
-    return result.output
+    return result.stdout if ok else result.output  # stdout alone: data formats stay parseable
 
 
 def test_every_command_has_help():
@@ -59,6 +73,23 @@ def test_synth_csv_equals_synthesize_on_the_same_rows(db, by, response):
     for column in ("k", "n_studies", "estimate", "ci_low", "i2", "n_increase", "sign_test_pvalue"):
         pd.testing.assert_series_equal(shown[column].astype(float), expected[column].astype(float),
                                        check_names=False, rtol=1e-9)
+
+
+def test_synth_shows_the_variance_assumptions_under_the_numbers(db):
+    with KnowledgeBase(db) as kb:
+        effects = kb.effects(response="soil_respiration")
+    poolable = effects[effects["vi"].astype(float) > 0]
+    assert poolable["variance_note"].notna().any()  # the shipped SRDB pairs assume a variance
+    for fmt in ("table", "markdown"):
+        out = run(db, "synth", "--by", "ecosystem", "--response", "soil_respiration", "--format", fmt)
+        for note, k in poolable["variance_note"].value_counts().items():
+            line = next(x for x in out.splitlines() if x.endswith(note))
+            bullet = "- " if fmt == "markdown" else ""
+            assert line.startswith(f"{bullet}Note: {k} effects pooled with an assumed variance")
+    result = CliRunner().invoke(soc_kb, ["--db", str(db), "synth", "--by", "ecosystem",
+                                         "--response", "soil_respiration", "--format", "csv"])
+    assert "Note" not in result.stdout and poolable["variance_note"].iloc[0] in result.stderr
+    assert pd.read_csv(io.StringIO(result.stdout))["k"].sum() == len(poolable)
 
 
 def test_synth_filters_narrow_the_rows(db):
@@ -90,6 +121,18 @@ def test_synth_map_counts_studies(db):
         for mechanism in expected.columns:
             assert shown.loc[ecosystem, mechanism] == expected.loc[ecosystem, mechanism]
     assert "leaching" in shown.columns  # vocabulary terms without studies are shown as zeros
+
+
+def test_synth_map_without_response_counts_every_study(db):
+    out = run(db, "synth", "--by", "biome,study_type", "--map", "--format", "csv")
+    shown = pd.read_csv(io.StringIO(out), keep_default_na=False).set_index("biome")
+    with KnowledgeBase(db) as kb:
+        studies = kb.studies()
+    facets = studies[["biome", "study_type"]].astype(object).fillna("not_reported")
+    for (biome, study_type), n in facets.groupby(["biome", "study_type"]).size().items():
+        assert shown.loc[biome, study_type] == n
+    assert shown.to_numpy().sum() == len(studies)
+    assert (shown.loc["arid"] == 0).all()  # a biome of the vocabulary without any study
 
 
 @pytest.mark.parametrize("args,message", [
@@ -142,15 +185,56 @@ def test_claim_report_shows_certainty_and_reasons(db):
 
 
 @pytest.mark.parametrize("fmt,reader", [("graphml", g.read_graphml), ("json-graph", g.read_node_link)])
-def test_export_graph_reads_back(db, tmp_path, fmt, reader):
+def test_export_graph_formats_read_back_equal(db, tmp_path, fmt, reader):
     path = tmp_path / f"graph.{fmt}"
-    run(db, "export-graph", "--format", fmt, "--output", str(path))
+    assert f"wrote {path}" in run(db, "export", "--format", fmt, "--output", str(path))
     with KnowledgeBase(db) as kb:
         G = g.build_graph(kb)
-    back = reader(path)
-    assert set(back.nodes) == set(G.nodes) and back.number_of_edges() == G.number_of_edges()
+    assert nx.utils.graphs_equal(reader(path), G)
 
 
-def test_export_graph_dot(db, tmp_path):
-    run(db, "export-graph", "--format", "dot", "--output", str(tmp_path / "g.dot"))
-    assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph")
+def test_export_dot_has_every_node(db, tmp_path):
+    run(db, "export", "--format", "dot", "--output", str(tmp_path / "g.dot"))
+    text = (tmp_path / "g.dot").read_text(encoding="utf-8")
+    with KnowledgeBase(db) as kb:
+        G = g.build_graph(kb)
+    assert text.startswith("digraph") and all(f'"{n}" [' in text for n in G.nodes)
+    assert "export-graph" not in cli.commands  # one way to export: soc-kb export
+
+
+def test_add_reports_the_claims_a_new_study_moves(db, tmp_path):
+    claim_id = "c3.1-persistent-warming-net-loss"
+    with KnowledgeBase(db) as kb:
+        before = g.claim_report(kb, claim_id)
+    records = contradicting_study(claim_id)
+    path = tmp_path / "new.yaml"
+    path.write_text(yaml.safe_dump(records), encoding="utf-8")
+    out = run(db, "add", str(path))
+    with KnowledgeBase(db) as kb:
+        after = g.claim_report(kb, claim_id)
+    assert after.balance["n_contradicts"] == before.balance["n_contradicts"] + 1
+    line = next(x for x in out.splitlines() if x.startswith(claim_id))
+    counts = "/".join(str(before.balance[f"n_{k}"]) for k in ("supports", "contradicts", "qualifies"))
+    assert f"{counts} -> " in line and "now contested" in line
+    assert (f"certainty {before.grade} -> {after.grade}" in line if before.grade != after.grade
+            else f"certainty {after.grade} (unchanged)" in line)
+
+
+def test_add_without_claim_links_reports_no_claim(db, tmp_path):
+    records = contradicting_study("c3.1-persistent-warming-net-loss")
+    del records["claim_links"]
+    path = tmp_path / "new.yaml"
+    path.write_text(yaml.safe_dump(records), encoding="utf-8")
+    out = run(db, "add", str(path))
+    assert "added 1 sources, 1 studies" in out and "claims touched" not in out
+
+
+def test_claims_top_studies_and_exclusive_options(db):
+    out = json.loads(run(db, "claims", "--top-studies", "4", "--format", "json"))
+    with KnowledgeBase(db) as kb:
+        links = kb.links()
+    reach = links[links["study_id"].notna()].groupby("study_id")["claim_id"].nunique()
+    assert [r["n_claims"] for r in out] == sorted(reach, reverse=True)[:4]
+    assert all(reach[r["study_id"]] == r["n_claims"] for r in out)
+    assert "choose one" in run(db, "claims", "--top-studies", "3", "--study", "he2022", ok=False)
+    assert "positive" in run(db, "claims", "--top-studies", "0", ok=False)

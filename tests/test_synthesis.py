@@ -7,7 +7,13 @@ import pytest
 from evidence.certainty import grade_certainty
 from evidence.errors import EvidenceError
 from evidence.pooling import pool
-from evidence.synthesis import WARMING_LABELS, evidence_map, synthesize, warming_bins
+from evidence.synthesis import (
+    WARMING_LABELS,
+    evidence_map,
+    synthesize,
+    variance_notes,
+    warming_bins,
+)
 from evidence.votes import vote_count
 
 
@@ -157,3 +163,79 @@ def test_evidence_map_counts_distinct_studies_with_missing_cells(effects):
         assert table.loc[ecosystem, "thaw"] == rows["study_id"].nunique()
     with pytest.raises(EvidenceError, match="two different facets"):
         evidence_map(effects, "biome", "biome")
+
+
+# -- on the shipped knowledge base: every group row against pool() on the store's effects --
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    from kb import KnowledgeBase
+
+    with KnowledgeBase(tmp_path_factory.mktemp("synth") / "kb.db") as kb:
+        yield kb
+
+
+def _facets(frame, by):
+    frame = frame.assign(warming_bin=warming_bins(frame["warming_c"]).to_numpy())
+    frame[by] = frame[by].astype(object).fillna("not_reported")
+    return frame
+
+
+def _in_group(frame, by, row):
+    return frame[(frame[by] == pd.Series({b: row[b] for b in by})).all(axis=1)]
+
+
+@pytest.mark.parametrize("response", ["soil_respiration", "soil_respiration_rate"])
+@pytest.mark.parametrize("by", [["ecosystem"], ["biome", "warming_bin"]])
+def test_shipped_rows_equal_pool_on_the_stores_effects(shipped, response, by):
+    from kb.graph import synthesis_rows
+
+    table = synthesize(synthesis_rows(shipped, response=response), by)
+    effects = _facets(shipped.effects(response=response), by)
+    studies = _facets(shipped.studies(), by)
+    # studies without any effect vote by the respiration direction they state; a study
+    # with effects on another response (an SRDB site with only Rh) does not vote here
+    quantified = set(shipped.effects()["study_id"])
+    voters = studies[~studies["id"].isin(quantified)
+                     & studies["respiration_direction"].isin(["increase", "decrease", "no_change"])]
+    poolable = effects[np.isfinite(effects["yi"].astype(float)) & (effects["vi"].astype(float) > 0)]
+    assert table["k"].sum() == len(poolable) > 0
+    for row in table.to_dict(orient="records"):
+        mine = _in_group(poolable, by, row)
+        assert row["k"] == len(mine)
+        if len(mine):
+            direct = pool(mine["yi"].to_numpy(float), mine["vi"].to_numpy(float))
+            np.testing.assert_allclose([row["estimate"], row["ci_low"], row["ci_high"]],
+                                       [direct.estimate, direct.ci_low, direct.ci_high], rtol=1e-10)
+        group_effects, group_voters = _in_group(effects, by, row), _in_group(voters, by, row)
+        votes = group_effects.groupby("study_id")["direction"].agg(
+            lambda d: d.iloc[0] if d.nunique() == 1 else "mixed")
+        votes = pd.concat([votes, group_voters.set_index("id")["respiration_direction"]])
+        assert row["n_studies"] == len(votes)
+        for d in ("increase", "decrease", "no_change"):
+            assert row[f"n_{d}"] == (votes == d).sum()
+
+
+def test_variance_notes_count_noted_effects_per_group_and_pooling():
+    frame = pd.DataFrame({
+        "study_id": list("abcdef"), "biome": ["x", "x", "y", "y", "y", "y"],
+        "yi": [0.1, 0.2, 0.3, -0.1, 0.2, np.nan], "vi": [0.01, 0.02, np.nan, 0.01, 0.01, np.nan],
+        "variance_note": ["assumed SE", "assumed SE", "no vi", None, "assumed SE", "direction only"]})
+    notes = variance_notes(frame, "biome")
+    rows = {(r["biome"], r["variance_note"], r["pooled"]): r["k"] for r in notes.to_dict(orient="records")}
+    # the direction-only row (no yi) has no number to qualify, so it is not listed
+    assert rows == {("x", "assumed SE", True): 2, ("y", "assumed SE", True): 1, ("y", "no vi", False): 1}
+    assert list(notes["pooled"]) == [True, True, False]
+    assert variance_notes(frame.drop(columns="variance_note"), "biome").empty
+
+
+@pytest.mark.parametrize("response,other", [("soil_respiration", "soil_respiration_rate"),
+                                            ("soil_respiration_rate", "soil_respiration")])
+def test_effects_on_another_response_do_not_vote(shipped, response, other):
+    from kb.graph import synthesis_rows
+
+    rows = synthesis_rows(shipped, response=response)
+    on_response = set(shipped.effects(response=response)["study_id"])
+    only_other = set(shipped.effects(response=other)["study_id"]) - on_response
+    assert only_other, "the shipped base has sites with effects on the other response only"
+    assert not only_other & set(rows["study_id"])
