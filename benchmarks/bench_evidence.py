@@ -2,16 +2,23 @@
 
 Usage (from the repository root)::
 
-    /work/venv/bin/python benchmarks/bench_evidence.py [--repeats 5] [--r-timeout 120]
+    /work/venv/bin/python benchmarks/bench_evidence.py [--repeats 5] [--r-timeout 90]
 
 For each size the same data (seeded numpy draws) is written to a temporary CSV; Python times
-only the fit with time.perf_counter, R times only ``rma()`` with ``system.time`` after reading
-the CSV; both report the median of ``--repeats`` runs. Prints a Markdown table with the ratio
-metafor time / our time. A metafor run that errors (e.g. cannot allocate its k x k matrices)
-or exceeds ``--r-timeout`` seconds is reported as such. This is a benchmark, not a test.
+only the fit with time.perf_counter (median of ``--repeats`` runs after a warm-up), R times
+only ``rma()`` with ``system.time`` after reading the CSV (median of ``--repeats`` runs up to
+k = 1,000, one run above, since one fit at k = 2,000 already takes ~half a minute).
+metafor's ``rma.uni`` builds k x k matrices, so its time grows as k^3 and its memory as k^2:
+a run that errors (cannot allocate) or exceeds ``--r-timeout`` seconds is reported as such,
+and metafor is also timed at the extra size k = 2,000 to show how its cost grows. The whole
+run takes about three minutes. Prints Markdown: the table with the ratio metafor time / our
+time and the log-log slope of time against k (1 = linear). This is a benchmark, not a test.
 """
 
 import argparse
+import datetime
+import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -47,15 +54,20 @@ def make_data(k, seed=20240601):
     return pd.DataFrame({"yi": yi, "vi": vi, "x": x, "g": g})
 
 
-def time_python(fit, repeats):
-    """Median wall time of ``fit()`` over ``repeats`` runs (after one warm-up)."""
+def timings(fit, repeats):
+    """Wall times of ``fit()`` over ``repeats`` runs (after one warm-up)."""
     fit()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fit()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def time_python(fit, repeats):
+    """Median wall time of ``fit()`` over ``repeats`` runs (after one warm-up)."""
+    return statistics.median(timings(fit, repeats))
 
 
 def time_metafor(data, fit_code, repeats, timeout):
@@ -77,34 +89,73 @@ def time_metafor(data, fit_code, repeats, timeout):
     return "no output"
 
 
-def row(label, k, ours, theirs):
-    """One Markdown table row."""
+def row(label, k, ours, theirs, best=None):
+    """One Markdown table row; ``ours`` may be None where only metafor was timed.
+
+    ``best`` (fastest of the runs) adds a column: on a shared machine it varies less than
+    the median, so it shows the cost per study better.
+    """
     if isinstance(theirs, float):
-        ratio = f"{theirs / ours:,.0f}x" if ours > 0 else "n/a"
+        ratio = f"{theirs / ours:,.0f}x" if ours else "n/a"
         theirs_text = f"{theirs:.3f} s"
     else:
         ratio, theirs_text = "n/a", theirs
-    return f"| {label} | {k:,} | {ours * 1e3:.2f} ms | {theirs_text} | {ratio} |"
+        stopped = re.match(r"stopped after ([0-9.]+) s", theirs)
+        if stopped and ours:  # metafor needed more than the timeout: a lower bound
+            ratio = f"> {float(stopped.group(1)) / ours:,.0f}x"
+    ours_text = f"{ours * 1e3:.2f} ms" if ours else "not timed"
+    cells = [label, f"{k:,}", ours_text]
+    if best is not None or ours is None:
+        cells += [f"{best * 1e3:.2f} ms" if best else "", f"{best / k * 1e9:.0f} ns" if best else ""]
+    else:
+        cells.append(f"{ours / k * 1e9:.0f} ns")
+    return "| " + " | ".join(cells + [theirs_text, ratio]) + " |"
+
+
+def slope(times):
+    """Least-squares slope of log(time) on log(k) for {k: seconds}: 1 is linear, 3 cubic."""
+    ks = sorted(k for k, t in times.items() if isinstance(t, float))
+    if len(ks) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(ks), np.log([times[k] for k in ks]), 1)[0])
+
+
+def r_repeats(k, repeats):
+    return repeats if k <= 1000 else 1
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--r-timeout", type=float, default=120.0)
+    parser.add_argument("--r-timeout", type=float, default=90.0)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10**3, 10**4, 10**5, 10**6])
+    parser.add_argument("--r-only-sizes", type=int, nargs="*", default=[2000])
     args = parser.parse_args()
-    print("| model | k | evidence (median) | metafor 3.8-1 (median) | metafor / ours |")
-    print("|---|---:|---:|---:|---:|")
-    for k in args.sizes:
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, Python "
+          f"{platform.python_version()}, numpy {np.__version__}; repeats {args.repeats}, "
+          f"R timeout {args.r_timeout:g} s\n")
+    print("| model | k | evidence (median) | evidence (best) | best per study "
+          "| metafor 3.8-1 (median) | metafor / ours (medians) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    best_t, theirs_t = {}, {}
+    for k in sorted(set(args.sizes) | set(args.r_only_sizes)):
         data = make_data(k)
-        ours = time_python(lambda d=data: pool(d["yi"], d["vi"], method="REML"), args.repeats)
-        theirs = time_metafor(data, R_POOL, args.repeats, args.r_timeout)
-        print(row("pool REML", k, ours, theirs), flush=True)
-    data = make_data(10**5)
-    mods = data[["x", "g"]]
-    ours = time_python(lambda: meta_regression(data["yi"], data["vi"], mods), args.repeats)
-    theirs = time_metafor(data, R_REG, args.repeats, args.r_timeout)
-    print(row("meta_regression REML, mods ~ x + g", 10**5, ours, theirs), flush=True)
+        ours = None
+        if k in args.sizes:
+            times = timings(lambda d=data: pool(d["yi"], d["vi"], method="REML"), args.repeats)
+            ours, best_t[k] = statistics.median(times), min(times)
+        theirs_t[k] = time_metafor(data, R_POOL, r_repeats(k, args.repeats), args.r_timeout)
+        print(row("pool REML", k, ours, theirs_t[k], best_t.get(k)), flush=True)
+    for k in (10**3, 10**5):
+        data = make_data(k)
+        mods = data[["x", "g"]]
+        times = timings(lambda d=data, m=mods: meta_regression(d["yi"], d["vi"], m), args.repeats)
+        theirs = time_metafor(data, R_REG, r_repeats(k, args.repeats), args.r_timeout)
+        print(row("meta_regression REML, mods ~ x + g", k, statistics.median(times), theirs,
+                  min(times)), flush=True)
+    big = {k: t for k, t in best_t.items() if k >= 10**4}
+    print(f"\nlog-log slope of time on k: evidence {slope(big):.2f} (best times, k >= 10^4), "
+          f"metafor {slope(theirs_t):.2f} (sizes where it finished)")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ _EXPORTS = {
     "synthesize": "synthesis",
     "evidence_map": "synthesis",
     "warming_bins": "synthesis",
+    "variance_notes": "synthesis",
     "grade_certainty": "certainty",
     "Certainty": "certainty",
 }

@@ -44,7 +44,7 @@ def check_finite(arr, name):
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise EvidenceError(
-            f"{name} must be finite; position {i} is {arr[i]!r} "
+            f"{name} must be finite; position {i} is {float(arr[i])!r} "
             f"({int(bad.sum())} non-finite value(s)); drop or impute those studies first."
         )
     return arr
@@ -64,7 +64,7 @@ def check_positive(arr, name, strict=True):
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         need = "> 0" if strict else ">= 0"
-        raise EvidenceError(f"{name} must be {need}; position {i} is {arr[i]!r}.")
+        raise EvidenceError(f"{name} must be {need}; position {i} is {float(arr[i])!r}.")
     return arr
 
 
@@ -93,7 +93,7 @@ def as_effects(yi, vi):
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise EvidenceError(
-            f"vi must be > 0; position {i} is {vi[i]!r}; a zero or negative sampling "
+            f"vi must be > 0; position {i} is {float(vi[i])!r}; a zero or negative sampling "
             "variance usually means a missing SD or a typo."
         )
     return yi, vi

@@ -47,6 +47,13 @@ def wls(X, y, w):
     return Wls(w, beta, inv, y - X @ beta)
 
 
+def z_ratio(estimate, se):
+    """estimate / se as a float; se = 0 (an exact fit) gives +/-inf, or NaN for 0 / 0."""
+    if se > 0:
+        return float(estimate / se)
+    return float(np.copysign(np.inf, estimate)) if estimate else np.nan
+
+
 def _cross(X, d):
     """X' diag(d) X."""
     return (X.T * d) @ X

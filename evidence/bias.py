@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from . import _checks
+from ._fit import z_ratio
 from .errors import ConvergenceError, EvidenceError
 from .pooling import pool
 from .regression import meta_regression
@@ -71,8 +72,13 @@ def _weighted_lm(y, X, w):
     inv = np.linalg.inv(xtw @ X)
     beta = inv @ (xtw @ y)
     df = len(y) - X.shape[1]
-    sigma2 = np.dot(w, (y - X @ beta) ** 2) / df
-    return beta, np.sqrt(np.diag(inv) * sigma2), df
+    rss = np.dot(w, (y - X @ beta) ** 2)
+    if rss <= 1e-20 * np.dot(w, y**2):  # residual SD below 1e-10 of the effects
+        # an exact fit (e.g. two distinct vi): the residual variance is rounding noise, and
+        # so would be t; take it as 0 (t = +/-inf) and a slope at rounding level as 0 (NaN)
+        rss = 0.0
+        beta[np.abs(beta) * np.abs(X).max(axis=0) <= 100 * np.finfo(float).eps * np.abs(y).max()] = 0.0
+    return beta, np.sqrt(np.diag(inv) * rss / df), df
 
 
 def egger_test(yi, vi, method="REML", model="rma", predictor="sei", test="z", alpha=0.05):
@@ -106,7 +112,9 @@ def egger_test(yi, vi, method="REML", model="rma", predictor="sei", test="z", al
     As metafor 3.8-1 ``regtest(rma(yi, vi, method, test), model, predictor)``: the test
     is that of the predictor's coefficient in ``yi ~ predictor``. For ``model="rma"``
     that is :func:`evidence.meta_regression` with the same estimator and test; for
-    ``model="lm"`` weighted least squares with weights 1 / vi and a t test with k - 2 df.
+    ``model="lm"`` weighted least squares with weights 1 / vi and a t test with k - 2 df
+    (an exact fit, where R's ``lm`` warns "essentially perfect fit" and reports rounding
+    noise, gives t = +/-inf, or NaN when the slope is 0 too).
     The intercept is the "limit estimate" (effect as se -> 0), with a normal (z) or
     t(k - 2) interval as the fitted model's.
 
@@ -131,9 +139,9 @@ def egger_test(yi, vi, method="REML", model="rma", predictor="sei", test="z", al
     if model == "lm":
         beta, se, df = _weighted_lm(y, np.column_stack([np.ones_like(x), x]), 1 / v)
         crit = stats.t.isf(alpha / 2, df)
+        t = z_ratio(beta[1], se[1])
         return EggerResult(
-            statistic=float(beta[1] / se[1]), df=float(df),
-            pvalue=float(2 * stats.t.sf(abs(beta[1] / se[1]), df)),
+            statistic=t, df=float(df), pvalue=float(2 * stats.t.sf(abs(t), df)),
             limit_estimate=float(beta[0]), limit_ci_low=float(beta[0] - crit * se[0]),
             limit_ci_high=float(beta[0] + crit * se[0]), model=model, predictor=predictor,
             method=None, k=len(y),
@@ -232,6 +240,8 @@ def rank_test(yi, vi):
     the tie-corrected normal approximation without continuity correction. One deviation:
     above k = 1000 untied studies the exact distribution (O(k^3) work here, and far more
     in R) is replaced by the normal approximation, which agrees to many digits there.
+    Residuals yi - theta below 100 machine epsilons (relative to max |yi|) are set to 0, so
+    identical effects give tau = NaN (no variation) instead of a value of rounding noise.
 
     References
     ----------
@@ -244,7 +254,11 @@ def rank_test(yi, vi):
         raise EvidenceError("rank_test needs sampling variances that differ; all vi are equal.")
     w = 1 / v
     theta = np.dot(w, y) / w.sum()
-    ystar = (y - theta) / np.sqrt(v - 1 / w.sum())
+    resid = y - theta
+    # residuals at rounding level (all yi equal) are 0: otherwise their signs, and tau,
+    # would depend on the summation order of theta
+    resid[np.abs(resid) <= 100 * np.finfo(float).eps * np.max(np.abs(y))] = 0.0
+    ystar = resid / np.sqrt(v - 1 / w.sum())
     tau = float(stats.kendalltau(ystar, v).statistic)
     k = len(y)
     ties = min(len(np.unique(ystar)), len(np.unique(v))) < k
@@ -297,11 +311,14 @@ def _k0_step(yc, k, estimator):
     sr = signed[signed > 0].sum()
     k0 = (4 * sr - k * (k + 1)) / (2 * k - 1) if estimator == "L0" else \
         k - 0.5 - np.sqrt(2 * k**2 - 4 * sr + 0.25)
+    # var_sr can dip below 0 when almost all ranks fall on one side; sqrt then gives NaN,
+    # as in metafor (which warns)
     var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0
               - 18 * k * k0**2 - 18 * k * k0 + 6 * k**2 * k0) / 24
-    if estimator == "L0":
-        return k0, 4 * np.sqrt(var_sr) / (2 * k - 1)
-    return k0, 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1))
+    with np.errstate(invalid="ignore"):
+        if estimator == "L0":
+            return k0, 4 * np.sqrt(var_sr) / (2 * k - 1)
+        return k0, 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1))
 
 
 def _detect_side(y, v, method):
@@ -372,6 +389,11 @@ def trim_and_fill(yi, vi, method="REML", estimator="L0", side=None, alpha=0.05, 
     estimator = _checks.check_choice(estimator, ("L0", "R0", "Q0"), "estimator")
     alpha = _checks.check_alpha(alpha)
     _check_min_k(len(y), 2 if side else 3, "trim_and_fill" + ("" if side else " without side"))
+    if side is None and np.ptp(v) == 0:
+        raise EvidenceError(
+            "trim_and_fill cannot choose the side when all vi are equal (the slope of yi on "
+            "sqrt(vi) is undefined); pass side='left' or side='right'."
+        )
     side = _detect_side(y, v, method) if side is None else \
         _checks.check_choice(side, ("left", "right"), "side")
     sign = -1.0 if side == "right" else 1.0

@@ -314,7 +314,7 @@ def lnrr_from_percent_change(pct):
         bad = arr <= -100
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise EvidenceError(f"pct must be > -100; position {i} is {arr[i]!r}.")
+            raise EvidenceError(f"pct must be > -100; position {i} is {float(arr[i])!r}.")
         return np.log1p(arr / 100)
 
     return _unary(pct, "pct", convert)

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from . import _checks
+from ._fit import z_ratio
 from .errors import ConvergenceError, EvidenceError
 from .pooling import pool
 
@@ -396,7 +397,7 @@ def robust_pool(yi, vi, cluster, method="REML", adjust=True, alpha=0.05):
     score = np.bincount(codes, weights=w * (y - fit.estimate), minlength=n)
     var = np.sum(score**2) / w.sum() ** 2 * (n / (n - 1) if adjust else 1.0)
     se = float(np.sqrt(var))
-    stat = fit.estimate / se
+    stat = z_ratio(fit.estimate, se)
     crit, pvalue = _test_crit("t", alpha, n - 1)
     return RobustResult(
         k=len(y), n_clusters=n, estimate=fit.estimate, se=se, statistic=stat, df=n - 1,

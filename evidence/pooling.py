@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import _checks
-from ._fit import fit_model, tau2_q_profile
+from ._fit import fit_model, tau2_q_profile, z_ratio
 from .errors import EvidenceError
 
 
@@ -208,7 +208,7 @@ def pool(yi, vi, method="REML", test="z", alpha=0.05):
 def _result(model):
     """Build a PoolResult from an intercept-only model."""
     est, se = float(model.beta[0]), float(model.se[0])
-    stat = est / se if se > 0 else np.copysign(np.inf, est) if est else np.nan
+    stat = z_ratio(est, se)
     _, _, ci_lo, ci_hi, pi_lo, pi_hi = (float(a[0]) for a in model.predict(np.ones((1, 1))))
     return PoolResult(
         k=model.k, estimate=est, se=se, statistic=float(stat),

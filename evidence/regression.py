@@ -93,7 +93,7 @@ def _encode(frame, coding):
     return np.hstack(blocks)
 
 
-def design_matrix(moderators, k=None):
+def design_matrix(moderators, k=None, check_rank=True):
     """Build the model matrix as R's ``model.matrix(~ ., moderators)``.
 
     Parameters
@@ -102,6 +102,9 @@ def design_matrix(moderators, k=None):
         One row per study.
     k : int, optional
         Expected number of rows.
+    check_rank : bool
+        Raise if the columns are collinear (callers that first check k pass False and
+        call :func:`check_full_rank` afterwards, so too few studies get the clearer error).
 
     Returns
     -------
@@ -116,12 +119,18 @@ def design_matrix(moderators, k=None):
     coding = tuple(_column_coding(name, frame[name]) for name in frame.columns)
     X = _encode(frame, coding)
     terms = ["intrcpt"] + [t for col in coding for t in col.terms]
+    if check_rank:
+        check_full_rank(X, terms)
+    return X, terms, coding
+
+
+def check_full_rank(X, terms):
+    """Raise if the model matrix ``X`` (columns ``terms``) is not of full column rank."""
     if np.linalg.eigvalsh(X.T @ X).min() <= EIGEN_TOL:
         raise EvidenceError(
             f"the moderators are collinear (terms {terms[1:]}); the model matrix is not of "
             "full rank, so drop a redundant moderator."
         )
-    return X, terms, coding
 
 
 @dataclass(frozen=True)
@@ -229,9 +238,10 @@ def meta_regression(yi, vi, moderators, method="REML", test="z", alpha=0.05):
     method = _checks.check_choice(method, _checks.METHODS, "method")
     test = _checks.check_choice(test, _checks.TESTS, "test")
     alpha = _checks.check_alpha(alpha)
-    X, terms, coding = design_matrix(moderators, len(y))
+    X, terms, coding = design_matrix(moderators, len(y), check_rank=False)
     k, p = X.shape
     _checks.check_k(k, p, method, test)
+    check_full_rank(X, terms)
     model = fit_model(y, v, X, method, test, alpha)
     qm, (m, ddf), qm_p = model.wald(np.arange(1, p))
     return MetaRegressionResult(
@@ -263,7 +273,8 @@ def _pseudo_r2(model):
         return np.nan  # metafor reports NA when the intercept-only fit fails
     if tau2_0 == 0:
         return 0.0
-    return max(0.0, 100 * (tau2_0 - model.tau2) / tau2_0)
+    # clipped to [0, 100]: 100 * a / a can round to 100.00000000000001
+    return min(100.0, max(0.0, 100 * (tau2_0 - model.tau2) / tau2_0))
 
 
 def _weighted_adj_r2(y, X, w):

@@ -77,7 +77,10 @@ def test_trim_and_fill_matches_trimfill(case):
 
 def test_golden_trim_and_fill_covers_filling_and_both_sides():
     cases = GOLD["trimfill"]
-    assert {c["side"] for c in cases if c["k0"] > 0} == {"left", "right"}
+    for estimator in ("L0", "R0", "Q0"):
+        filled = {c["side"] for c in cases if c["k0"] > 0 and c["estimator"] == estimator}
+        assert filled == {"left", "right"}, estimator
+    assert {c["side_arg"] for c in cases if c["k0"] > 0} == {None, "left", "right"}
     assert any(c["k0"] == 0 for c in cases)
 
 
@@ -128,6 +131,8 @@ BIAS_ERRORS = [
      "trim_and_fill needs at least 2 studies, got k=1"),
     ("trimfill k=2 without side", trim_and_fill, ([0.1, 0.2], [0.01, 0.02]), {},
      "trim_and_fill without side needs at least 3 studies"),
+    ("trimfill equal variances without side", trim_and_fill, ([0.1, 0.2, 0.3], [0.02] * 3), {},
+     "trim_and_fill cannot choose the side when all vi are equal"),
     ("trimfill unknown estimator", trim_and_fill, (Y3, V3), {"estimator": "T0"},
      "unknown estimator 'T0'; must be one of ['L0', 'R0', 'Q0']"),
     ("trimfill unknown side", trim_and_fill, (Y3, V3), {"side": "up"},

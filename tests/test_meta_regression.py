@@ -107,6 +107,9 @@ def test_bad_input_is_rejected_with_a_clear_message(kwargs, message):
 @pytest.mark.parametrize(("k", "method", "test", "message"), [
     (3, "REML", "z", "method='REML' with 3 coefficient(s) needs at least 4 studies, got k=3"),
     (3, "FE", "knha", "test='knha' with 3 coefficient(s) needs at least 4 studies, got k=3"),
+    # fewer studies than coefficients: the model matrix is rank deficient too, but the
+    # useful message is the number of studies
+    (2, "FE", "z", "method='FE' with 3 coefficient(s) needs at least 3 studies, got k=2"),
 ])
 def test_too_few_studies(k, method, test, message):
     mods = pd.DataFrame({"x": [1.0, 2.0, 4.0, 3.0][:k], "g": ["a", "b", "a", "b"][:k]})

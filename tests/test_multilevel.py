@@ -157,6 +157,11 @@ def test_robust_with_one_effect_per_cluster_keeps_the_pooled_estimate():
     assert list(res.to_frame().columns)[:3] == ["k", "n_clusters", "estimate"]
 
 
+def test_robust_with_identical_effects_has_zero_se_and_infinite_t():
+    res = robust_pool([0.3] * 6, [0.01, 0.02, 0.03, 0.01, 0.02, 0.05], [1, 1, 2, 2, 3, 3])
+    assert (res.estimate, res.se, res.statistic, res.pvalue) == (pytest.approx(0.3), 0.0, np.inf, 0.0)
+
+
 ROBUST_ERRORS = [
     ("one cluster", [0.1, 0.2, 0.3], [0.01, 0.02, 0.03], [5, 5, 5], {}, "needs at least 2 clusters"),
     ("length mismatch", [0.1, 0.2, 0.3], [0.01, 0.02, 0.03], pd.Series([1, 2]), {},

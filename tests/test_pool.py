@@ -49,6 +49,17 @@ def test_q_profile_matches_confint(case, fits):
         assert_close(got, gold[theirs], "PM", f"{ours} bounds ({case['call']})")
 
 
+@pytest.mark.parametrize("case", [c for c in POOL_CASES if c["confint"]], ids=case_id)
+def test_q_profile_at_another_level_matches_confint(case, fits):
+    # the fit used alpha = 0.05; tau2_conf_int(alpha) must redo the profile at 90 %
+    ci = fits[case_id(case)].tau2_conf_int(alpha=0.10)
+    gold = case["confint90"]
+    assert ci.alpha == 0.10
+    for ours, theirs in (("tau2", "tau2"), ("i2", "I2"), ("h2", "H2")):
+        got = [getattr(ci, f"{ours}_low"), getattr(ci, f"{ours}_high")]
+        assert_close(got, gold[theirs], "PM", f"{ours} 90% bounds ({case['confint90_call']})")
+
+
 def test_golden_covers_every_estimator_and_test():
     combos = {(c["method"], c["test"]) for c in POOL_CASES}
     assert len(combos) == 18

@@ -40,6 +40,9 @@ yi_ml <- 0.2 + rnorm(40, 0, 0.2)[cl_ml] + rnorm(length(cl_ml), 0, sqrt(0.02 + vi
 # homogeneous clustered: the effects vary less than their sampling variances imply
 vi_hm <- runif(length(cl_ml), 0.02, 0.1)
 yi_hm <- -0.1 + rnorm(length(cl_ml), 0, 0.3 * sqrt(vi_hm))
+# tied effects (rounded to 0.1), so trimfill's ranks of |yi - centre| have ties
+vi_ti <- runif(25, 0.01, 0.1)
+yi_ti <- round(rnorm(25, 0.2, sqrt(vi_ti + 0.02)), 1)
 data_sets <- list(
   bcg = list(yi = fix(bcg$yi), vi = fix(bcg$vi), cluster = bcg$alloc, order = bcg$year,
              description = 'dat.bcg, escalc("RR", ai=tpos, bi=tneg, ci=cpos, di=cneg); cluster = alloc, order = year'),
@@ -60,7 +63,10 @@ data_sets <- list(
                              description = "same seed, next draws: 40 clusters of sample(1:6) effects, mu = .2, sigma2 = (.04, .02), vi = runif(.005, .08)"),
   synthetic_hom = list(yi = fix(yi_hm), vi = fix(vi_hm), cluster = cl_ml,
                        order = seq_along(cl_ml),
-                       description = "same seed, next draws, same clusters: vi = runif(.02, .1), yi = rnorm(-.1, .3 sqrt(vi)) (homogeneous)")
+                       description = "same seed, next draws, same clusters: vi = runif(.02, .1), yi = rnorm(-.1, .3 sqrt(vi)) (homogeneous)"),
+  synthetic_ties = list(yi = fix(yi_ti), vi = fix(vi_ti), cluster = rep(1:5, 5),
+                        order = seq_along(yi_ti),
+                        description = "same seed, next draws: vi = runif(25, .01, .1); yi = round(rnorm(25, .2, sqrt(vi + .02)), 1) (tied effects)")
 )
 
 fit_uni <- function(d, method, test = "z") {
@@ -96,9 +102,9 @@ multilevel_case <- function(name, method, test) {
 
 robust_case <- function(name, method, adjust) {
   d <- data_sets[[name]]
-  res <- robust(fit_uni(d, method), cluster = d$cluster, adjust = adjust)
+  res <- robust(fit_uni(d, method), cluster = d$cluster, adjust = adjust, clubSandwich = FALSE)
   list(data = name, method = method, adjust = adjust,
-       call = sprintf('robust(rma(yi, vi, method = "%s", %s), cluster = cluster, adjust = %s)',
+       call = sprintf('robust(rma(yi, vi, method = "%s", %s), cluster = cluster, adjust = %s, clubSandwich = FALSE)',
                       method, CTRL_STR, adjust),
        n_clusters = res$n, df = num(res$dfs), estimate = num(res$beta), se = num(res$se),
        statistic = num(res$zval), pvalue = num(res$pval), ci_low = num(res$ci.lb),
@@ -227,16 +233,21 @@ reg_grid <- rbind(
 regtests <- Map(regtest_case, reg_grid$data, reg_grid$model, reg_grid$method,
                 reg_grid$predictor, reg_grid$test)
 
-ranktests <- lapply(c(bias_data, "synthetic_clustered", "synthetic_hom"), ranktest_case)
+ranktests <- lapply(c(bias_data, "synthetic_clustered", "synthetic_hom", "synthetic_ties"),
+                    ranktest_case)
 
 tf_grid <- expand.grid(data = c("bcg", "hackshaw1998", "curtis1998", "synthetic_het",
-                                "konstantopoulos2011"),
+                                "konstantopoulos2011", "synthetic_ties"),
                        method = c("REML", "FE", "DL"), estimator = c("L0", "R0", "Q0"),
                        stringsAsFactors = FALSE)
 trimfills <- c(Map(trimfill_case, tf_grid$data, tf_grid$method, tf_grid$estimator),
                list(trimfill_case("hackshaw1998", "REML", "L0", "left"),
                     trimfill_case("hackshaw1998", "REML", "L0", "right"),
-                    trimfill_case("curtis1998", "REML", "R0", "right")))
+                    trimfill_case("curtis1998", "REML", "R0", "right"),
+                    trimfill_case("bcg", "REML", "R0", "left"),
+                    trimfill_case("hackshaw1998", "FE", "R0", "left"),
+                    trimfill_case("synthetic_het", "DL", "L0", "right"),
+                    trimfill_case("synthetic_het", "REML", "Q0", "left")))
 
 fsn_grid <- expand.grid(data = bias_data, type = c("Rosenthal", "Orwin", "Rosenberg"),
                         alpha = c(0.05, 0.01), stringsAsFactors = FALSE)

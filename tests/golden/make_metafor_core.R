@@ -57,10 +57,14 @@ pool_case <- function(name, method, test) {
   res <- suppressWarnings(rma(d$yi, d$vi, method = method, test = test, control = CTRL))
   pr <- predict(res)
   ci <- NULL
+  ci90 <- NULL
   if (method != "FE" && res$k > 1) {
     ci <- confint(res, control = CI_CTRL)$random
     ci <- list(tau2 = unname(ci["tau^2", 2:3]), I2 = unname(ci["I^2(%)", 2:3]),
                H2 = unname(ci["H^2", 2:3]))
+    ci90 <- confint(res, level = 0.90, control = CI_CTRL)$random
+    ci90 <- list(tau2 = unname(ci90["tau^2", 2:3]), I2 = unname(ci90["I^2(%)", 2:3]),
+                 H2 = unname(ci90["H^2", 2:3]))
   }
   list(dataset = name, method = method, test = test, call = call,
        confint_call = if (is.null(ci)) NA else "confint(res, control = list(tol = 1e-12))",
@@ -68,7 +72,9 @@ pool_case <- function(name, method, test) {
        pvalue = num(res$pval), ci_low = num(res$ci.lb), ci_high = num(res$ci.ub),
        pi_low = num(pr$pi.lb), pi_high = num(pr$pi.ub), tau2 = num(res$tau2),
        I2 = num(res$I2), H2 = num(res$H2), QE = num(res$QE), QEp = num(res$QEp),
-       weights = unname(weights(res)), confint = ci)
+       weights = unname(weights(res)), confint = ci,
+       confint90_call = if (is.null(ci)) NA else "confint(res, level = 0.90, control = list(tol = 1e-12))",
+       confint90 = ci90)
 }
 pool_cases <- list()
 for (name in names(data_sets)) for (method in METHODS) for (test in TESTS) {
