@@ -27,7 +27,8 @@ def site_map(points: pd.DataFrame) -> alt.LayerChart:
 def forest_plot(rows: pd.DataFrame, summary: pd.DataFrame) -> alt.LayerChart:
     """Study rows (lnRR with 95 % CI), the pooled diamond and its prediction interval."""
     order = [*rows["label"], *summary["label"]]
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
+    # every row labelled: no overlap thinning, a fixed step per row
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False))
     x_title = f"{LNRR}, 95 % CI"
     tooltip = ["label", alt.Tooltip("yi:Q", title="lnRR", format=".3f"),
                alt.Tooltip("percent:Q", title="% change", format="+.1f"),
@@ -44,8 +45,7 @@ def forest_plot(rows: pd.DataFrame, summary: pd.DataFrame) -> alt.LayerChart:
         tooltip=[alt.Tooltip("pi_low:Q", title="prediction low", format=".3f"),
                  alt.Tooltip("pi_high:Q", title="prediction high", format=".3f")])
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="#888", strokeDash=[2, 2]).encode(x="x:Q")
-    height = max(120, 22 * len(order))
-    return (zero + ci + point + pi + diamond).properties(height=height)
+    return (zero + ci + point + pi + diamond).properties(height=alt.Step(22))
 
 
 def _diamond(summary: pd.DataFrame, y: alt.Y) -> alt.Chart:
@@ -73,16 +73,21 @@ def funnel_plot(points: pd.DataFrame, funnel: pd.DataFrame, estimate: float) -> 
 
 
 def heat_map(counts: pd.DataFrame, rows: str, columns: str) -> alt.LayerChart:
-    """Study counts for two facets; empty cells (the gaps) stay visible as 0."""
-    base = alt.Chart(counts).encode(x=alt.X(f"{columns}:N", title=columns.replace("_", " ")),
-                                    y=alt.Y(f"{rows}:N", title=rows.replace("_", " ")))
+    """Study counts for two facets; empty cells (the gaps) stay visible as a red 0."""
+    base = alt.Chart(counts).encode(
+        x=alt.X(f"{columns}:N", title=columns.replace("_", " "),
+                axis=alt.Axis(labelLimit=200, labelOverlap=False)),
+        y=alt.Y(f"{rows}:N", title=rows.replace("_", " "), axis=alt.Axis(labelOverlap=False)))
     cells = base.mark_rect(stroke="white").encode(
         color=alt.Color("n_studies:Q", title="studies", scale=alt.Scale(scheme="blues", domainMin=0)),
         tooltip=[rows, columns, alt.Tooltip("n_studies:Q", title="studies")])
-    text = base.mark_text(fontSize=11).encode(
-        text="n_studies:Q",
-        color=alt.condition("datum.n_studies == 0", alt.value("#c0392b"), alt.value("#222")))
-    return (cells + text).properties(height=max(200, 28 * counts[rows].nunique()))
+    # gaps in red; counts on the darkest cells in white so they stay readable
+    dark = 0.6 * max(int(counts["n_studies"].max()), 1)
+    ink = alt.value("#222", condition=[{"test": "datum.n_studies == 0", "value": "#c0392b"},
+                                       {"test": f"datum.n_studies > {dark}", "value": "white"}])
+    text = base.mark_text(fontSize=11).encode(text="n_studies:Q", color=ink)
+    # a fixed step per row: a fixed height would be shared with the long column labels
+    return (cells + text).properties(height=alt.Step(26))
 
 
 def timeline(counts: pd.DataFrame) -> alt.Chart:
@@ -96,11 +101,12 @@ def timeline(counts: pd.DataFrame) -> alt.Chart:
 
 def leave_one_out(frame: pd.DataFrame, estimate: float) -> alt.LayerChart:
     """The pooled estimate with each study left out in turn, against the full estimate."""
-    y = alt.Y("omitted:N", sort=list(frame["omitted"]), title="left out")
+    y = alt.Y("omitted:N", sort=list(frame["omitted"]), title=None,
+              axis=alt.Axis(labelLimit=220, labelOverlap=False))
     rule = alt.Chart(frame).mark_rule(color="#4c6a85").encode(
-        y=y, x=alt.X("ci_low:Q", title=f"pooled {LNRR}, 95 % CI"), x2="ci_high:Q")
+        y=y, x=alt.X("ci_low:Q", title="pooled lnRR without that row, 95 % CI"), x2="ci_high:Q")
     dot = alt.Chart(frame).mark_circle(color="#1f3b57", size=50).encode(
         y=y, x="estimate:Q", tooltip=["omitted", alt.Tooltip("estimate:Q", format=".3f"),
                                       alt.Tooltip("i2:Q", title="I² (%)", format=".1f")])
     full = alt.Chart(pd.DataFrame({"x": [estimate]})).mark_rule(color="#c0392b", strokeDash=[4, 3]).encode(x="x:Q")
-    return (rule + dot + full).properties(height=max(120, 20 * len(frame)))
+    return (rule + dot + full).properties(height=alt.Step(20))

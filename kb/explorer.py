@@ -1,8 +1,11 @@
 """Data shaping for the Streamlit explorer: frames the pages show and plot.
 
-No Streamlit here (the pages cache and draw); no SQL (everything goes through
-:class:`~kb.KnowledgeBase`); no statistics beyond what :mod:`evidence` computes, except
-the per-study confidence intervals that a forest or funnel plot draws.
+No Streamlit here (the pages cache and draw); no statistics beyond what :mod:`evidence`
+computes, except the per-study confidence intervals that a forest or funnel plot draws.
+Reads go through :class:`~kb.KnowledgeBase`, except the few narrow ones under "Explore
+reads", which select only the columns the Explore page needs with the store's own filter
+conditions (:func:`kb.query.study_conditions`): the store's full-row frames cost ~2 s each
+at 10⁵ studies, which alone would break the 3 s first-render target.
 """
 
 from __future__ import annotations
@@ -10,25 +13,41 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from statistics import NormalDist
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import evidence
 
+from .query import StudyFilter, study_conditions
 from .store import KnowledgeBase
 
 #: sidebar filter -> vocabulary table that lists its values
 FACETS = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
           "depth_class": "depth_classes", "direction": "directions", "study_type": "study_types"}
 METHODS = ("REML", "DL", "ML", "PM", "HS", "SJ", "HE", "EB", "FE")
-Z95 = float(stats.norm.ppf(0.975))
+Z95 = NormalDist().inv_cdf(0.975)  # stdlib: scipy.stats alone costs ~1 s to import
 
 
 def db_path() -> str:
     """The database the app opens: ``SOC_KB_DB``, else ``soc-kb.db`` here (as the CLI)."""
     return os.environ.get("SOC_KB_DB") or "soc-kb.db"
+
+
+def file_version(path) -> tuple:
+    """(size, mtime) of the database file and its write-ahead log: changes with every write,
+    whoever makes it, so cached reads keyed on it are never stale."""
+    version = []
+    for name in (str(path), f"{path}-wal"):
+        try:
+            stat = os.stat(name)
+        except FileNotFoundError:
+            version.append(None)
+        else:
+            version.append((stat.st_size, stat.st_mtime_ns))
+    return tuple(version)
 
 
 def clean_filters(values: dict) -> dict:
@@ -47,6 +66,59 @@ def open_range(chosen: tuple, full: tuple) -> tuple | None:
     if (low, high) == tuple(full):
         return None
     return (None if low == full[0] else low, None if high == full[1] else high)
+
+
+# -- Explore reads (narrow: only the columns the page needs) ------------------------------
+
+_FROM_STUDIES = " FROM studies s LEFT JOIN sources src ON src.key = s.source_key"
+
+
+def count_studies(kb: KnowledgeBase, **filters) -> int:
+    """How many studies the filters select (as ``len(kb.studies(**filters))``)."""
+    where = study_conditions(kb, StudyFilter(**filters))
+    return kb.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}", where.params).fetchone()[0]
+
+
+def site_points(kb: KnowledgeBase, limit: int, **filters) -> tuple[pd.DataFrame, int]:
+    """The first ``limit`` located studies the filters select (for the map) and how many there are."""
+    where = study_conditions(kb, StudyFilter(**filters))
+    where.add("s.lat IS NOT NULL AND s.lon IS NOT NULL")
+    n = kb.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}", where.params).fetchone()[0]
+    rows = kb.db.execute(f"SELECT s.id, s.lat, s.lon, s.biome, s.site{_FROM_STUDIES}{where.sql()} "
+                         f"ORDER BY s.id LIMIT {int(limit)}", where.params).fetchall()
+    return pd.DataFrame(rows, columns=["id", "lat", "lon", "biome", "site"]), n
+
+
+POOL_COLUMNS = ["id", "study_id", "measure", "yi", "vi", "variance_note"]
+
+
+def effects_to_pool(kb: KnowledgeBase, response: str, **filters) -> pd.DataFrame:
+    """The effects on ``response`` of the selected studies, only the columns a pooled
+    effect needs (same rows as ``kb.effects(response=response, **filters)``)."""
+    where = study_conditions(kb, StudyFilter(response=response, **filters),
+                             warming_column="coalesce(e.warming_c, s.warming_c)")
+    where.any_of("e.response", [response])
+    sql = (f"SELECT {', '.join('e.' + c for c in POOL_COLUMNS)} FROM effects e "
+           f"JOIN studies s ON s.id = e.study_id LEFT JOIN sources src ON src.key = s.source_key"
+           f"{where.sql()} ORDER BY e.study_id, e.id")
+    frame = pd.DataFrame(kb.db.execute(sql, where.params).fetchall(), columns=POOL_COLUMNS)
+    return frame.astype({"yi": float, "vi": float})
+
+
+def response_counts(kb: KnowledgeBase) -> dict[str, int]:
+    """Effects per response, most first."""
+    rows = kb.db.execute("SELECT response, count(*) AS n FROM effects GROUP BY response "
+                         "ORDER BY n DESC, response").fetchall()
+    return dict(rows)
+
+
+def study_ids(kb: KnowledgeBase, contains: str | None = None, first: str | None = None,
+              limit: int | None = None) -> list[str]:
+    """Study ids for the Study page's picker: those containing ``contains`` (any case), in
+    order, with ``first`` (when it exists) at the top; at most ``limit``."""
+    sql = ("SELECT id FROM studies WHERE instr(lower(id), lower(?)) > 0 OR id = ? "
+           f"ORDER BY id = ? DESC, id{f' LIMIT {int(limit)}' if limit else ''}")
+    return [row[0] for row in kb.db.execute(sql, [contains or "", first, first])]
 
 
 # -- studies ----------------------------------------------------------------------------
@@ -72,8 +144,9 @@ def study_table(studies: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
     keys = studies["source_key"]
     table = pd.DataFrame({
         "study": studies["id"],
-        "citation": [short_citation(f, authors.get(k), y) for f, k, y
-                     in zip(studies["first_author"], keys, studies["year"], strict=True)],
+        # no author recorded (e.g. a dataset's paper known only by its DOI): its source key
+        "citation": [short_citation(f, authors.get(k), y) or (k if isinstance(k, str) else "")
+                     for f, k, y in zip(studies["first_author"], keys, studies["year"], strict=True)],
         "title": studies["source_title"],
         "journal": keys.map(journals),
         "biome": studies["biome"], "ecosystem": studies["ecosystem"],
@@ -85,7 +158,15 @@ def study_table(studies: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
         "mechanisms": [", ".join(m) for m in studies["mechanisms"]],
         "DOI": [doi_url(d) for d in studies["doi"]],
     })
+    # a missing title or biome shows as an empty cell rather than "None"
+    text = [c for c in table.columns if c not in ("warming (°C)", "DOI")]
+    table[text] = table[text].astype(object).where(table[text].notna(), "")
     return table
+
+
+def study_link(study_id: str) -> str:
+    """The Study page of a study, relative to the app (``study?id=...``, the id URL-encoded)."""
+    return "study?id=" + quote(str(study_id), safe="")
 
 
 def depth_text(top, bottom) -> str:
@@ -114,10 +195,10 @@ def timeline_frame(studies: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def main_response(effects: pd.DataFrame, responses: list[str]) -> str:
-    """The response with the most effects (the first vocabulary term when there is none)."""
-    counts = effects["response"].value_counts()
-    return str(counts.index[0]) if len(counts) else responses[0]
+def main_response(counts: dict[str, int], responses: list[str]) -> str:
+    """The response with the most effects (``counts`` as :func:`response_counts` gives them;
+    the first vocabulary term when there is none)."""
+    return max(counts, key=counts.get) if counts else responses[0]
 
 
 # -- pooling ----------------------------------------------------------------------------
@@ -134,6 +215,12 @@ class Pooled:
     n_other_measure: int
     n_assumed_variance: int
     problem: str = ""
+
+    @property
+    def n_studies(self) -> int:
+        """Distinct studies behind the pooled effects (several effects of one study are
+        not independent; the page says so when k exceeds this)."""
+        return int(self.used["study_id"].nunique())
 
 
 def poolable(effects: pd.DataFrame) -> pd.DataFrame:
@@ -170,12 +257,20 @@ def effect_line(result: evidence.PoolResult) -> str:
             f"{result.ci_high:+.3f} ({pct[1]:+.1f} % to {pct[2]:+.1f} %)")
 
 
+def effect_label(study_id: str, effect_id) -> str:
+    """``study · what`` for a forest-plot row: the effect id without its study prefix
+    (``cosore-x/asymmetric-2009-05`` -> ``cosore-x · asymmetric-2009-05``)."""
+    if not isinstance(effect_id, str) or not effect_id:
+        return str(study_id)
+    rest = effect_id.removeprefix(str(study_id)).lstrip("/:·-_ ")
+    return f"{study_id} · {rest}" if rest else str(study_id)
+
+
 def forest_frame(effects: pd.DataFrame, weights=None) -> pd.DataFrame:
     """One row per effect: label, lnRR with its 95 % CI, percent change, weight, variance note."""
     se = np.sqrt(effects["vi"].to_numpy(float))
     yi = effects["yi"].to_numpy(float)
-    labels = [f"{s} · {e}" if isinstance(e, str) else str(s)
-              for s, e in zip(effects["study_id"], effects["id"], strict=True)]
+    labels = [effect_label(s, e) for s, e in zip(effects["study_id"], effects["id"], strict=True)]
     return pd.DataFrame({
         "label": labels, "study": effects["study_id"].to_numpy(), "yi": yi,
         "ci_low": yi - Z95 * se, "ci_high": yi + Z95 * se,

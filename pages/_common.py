@@ -12,23 +12,32 @@ from importlib import import_module
 import streamlit as st
 
 from kb import KnowledgeBase
-from kb.explorer import db_path
+from kb.explorer import db_path, file_version
 
 
 @st.cache_data(show_spinner=False, ttl=600, max_entries=256)
-def read(path: str, what: str, **kwargs):
-    """``KnowledgeBase(path).<what>(**kwargs)``, cached on all arguments."""
+def _read(path: str, version: tuple, what: str, **kwargs):
     with KnowledgeBase(path) as kb:
         return getattr(kb, what)(**kwargs)
 
 
 @st.cache_data(show_spinner=False, ttl=600, max_entries=64)
-def compute(path: str, function: str, **kwargs):
-    """``module.function(KnowledgeBase(path), **kwargs)`` for a library function of a store,
-    named ``"kb.explorer.study_claims"``, cached on all arguments."""
+def _compute(path: str, version: tuple, function: str, **kwargs):
     module, _, name = function.rpartition(".")
     with KnowledgeBase(path) as kb:
         return getattr(import_module(module), name)(kb, **kwargs)
+
+
+def read(path: str, what: str, **kwargs):
+    """``KnowledgeBase(path).<what>(**kwargs)``, cached on all arguments and on the file's
+    version, so a write from elsewhere (the CLI, another process) is seen at the next run."""
+    return _read(path, file_version(path), what, **kwargs)
+
+
+def compute(path: str, function: str, **kwargs):
+    """``module.function(KnowledgeBase(path), **kwargs)`` for a library function of a store,
+    named ``"kb.explorer.study_claims"``, cached as :func:`read`."""
+    return _compute(path, file_version(path), function, **kwargs)
 
 
 def fetch(what: str, **kwargs):

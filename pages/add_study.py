@@ -85,11 +85,11 @@ if submitted:
             _, impact = add_and_report(kb, records)
     except RecordError as exc:
         name = f"link_{exc.field}" if exc.table == "claim_links" else exc.field
-        slots.get(name, slots["form"]).error(str(exc))
+        slots.get(name, slots["form"]).error(explorer.plain(str(exc)))
     except KBError as exc:
-        slots["form"].error(str(exc))
+        slots["form"].error(explorer.plain(str(exc)))
     else:
-        st.success(f"Saved {record['id']}")
+        st.success(explorer.plain(f"Saved {record['id']}"))
         moved = impact.to_frame()
         if moved.empty:
             st.info("It is linked to no claim, so no claim's balance or certainty moved.")
@@ -115,7 +115,7 @@ if upload is not None and st.button("Import file", key="import"):
             with writing() as kb:
                 counts = ({"sources": kb.import_bib(path)} if path.endswith(".bib") else kb.add_file(path))
         except KBError as exc:
-            st.error(str(exc))
+            st.error(explorer.plain(str(exc)))
         else:
             added = ", ".join(f"{n} {table}" for table, n in counts.items() if n) or "nothing"
-            st.success(f"Imported {upload.name}: {added}")
+            st.success(explorer.plain(f"Imported {upload.name}: {added}"))

@@ -11,7 +11,7 @@ text = st.text_input("Search authors, titles, journals", key="bib_text")
 try:
     sources = fetch("sources", text=text or None)
 except KBError as exc:
-    st.error(str(exc))
+    st.error(explorer.plain(str(exc)))
     st.stop()
 
 st.caption(f"{len(sources)} reference(s). Formatted in the pybtex plain style.")
@@ -20,6 +20,6 @@ st.download_button("Download BibTeX", explorer.bibtex(sources), file_name="soc-k
 
 SHOWN = 300
 for key in sources["key"].head(SHOWN):
-    st.markdown(f"`{key}` " + explorer.plain(fetch("citation", key=key, backend="text")))
+    st.markdown(f"**{explorer.plain(key)}** " + explorer.plain(fetch("citation", key=key, backend="text")))
 if len(sources) > SHOWN:
     st.caption(f"Showing the first {SHOWN} of {len(sources)}; search to narrow them down.")

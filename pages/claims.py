@@ -13,6 +13,9 @@ if explorer.graph_module() is None:
 
 path = explorer.db_path()
 claims = compute(path, "kb.explorer.claims_overview")
+if claims.empty:
+    st.info("The knowledge base has no claims yet (add them with `soc-kb add`).")
+    st.stop()
 only_contested = st.toggle("Only contested claims", key="only_contested")
 shown = claims[claims["contested"]] if only_contested else claims
 st.caption(f"{len(claims)} claims, {int(claims['contested'].sum())} contested (⚠). Balance counts "

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from kb import KBError, charts, explorer
-from pages._common import fetch, options
+from pages._common import compute, fetch, options
 
 WARMING, YEARS, DEPTHS = (0.0, 10.0), (1960, 2030), (0, 300)
 
@@ -25,24 +25,28 @@ with st.sidebar:
                "year": explorer.open_range(year, YEARS)}
 
 filters = explorer.clean_filters(chosen)
+path = explorer.db_path()
 responses, show_response = options("responses")
 top = st.columns([2, 1, 1])
-default = responses.index(explorer.main_response(fetch("effects"), responses))
+default = responses.index(explorer.main_response(compute(path, "kb.explorer.response_counts"), responses))
 response = top[1].selectbox("Pooled response", responses, index=default, format_func=show_response,
                             key="response")
 method = top[2].selectbox("τ² estimator", explorer.METHODS, key="method")
 
+SHOWN, MAP_POINTS = 1000, 5000
 try:
-    studies = fetch("studies", **filters)
-    effects = fetch("effects", response=response, **filters)
+    n_studies = compute(path, "kb.explorer.count_studies", **filters)
+    studies = fetch("studies", limit=SHOWN, **filters)
+    effects = compute(path, "kb.explorer.effects_to_pool", response=response, **filters)
+    sites, n_located = compute(path, "kb.explorer.site_points", limit=MAP_POINTS, **filters)
 except KBError as exc:
-    st.error(str(exc))
+    st.error(explorer.plain(str(exc)))
     st.stop()
 
 pooled = explorer.pool_effects(effects, method)
 result = pooled.result
 cols = st.columns(4)
-cols[0].metric("Studies", f"{len(studies):,}")
+cols[0].metric("Studies", f"{n_studies:,}")
 cols[1].metric("Effects pooled (k)", f"{len(pooled.used):,}")
 if result is None:
     cols[2].metric("Pooled lnRR", "—")
@@ -52,32 +56,38 @@ else:
     pct = result.percent_change()
     cols[2].metric("Pooled lnRR", f"{result.estimate:+.3f}", f"{pct[0]:+.1f} %", delta_color="off")
     cols[3].metric("I²", f"{result.i2:.0f} %")
-    st.caption(f"{show_response(response)}: {explorer.effect_line(result)}; prediction interval "
-               f"{result.pi_low:+.3f} to {result.pi_high:+.3f}; τ² = {result.tau2:.4f} "
-               f"({result.method}).")
-notes = [f"{pooled.n_without_variance} lnRR without a variance (vote counting only)"
+    st.caption(f"{show_response(response)}, warmed vs control: {explorer.effect_line(result)}; "
+               f"prediction interval {result.pi_low:+.3f} to {result.pi_high:+.3f}; "
+               f"τ² = {result.tau2:.4f} ({result.method}).")
+notes = [f"the {len(pooled.used):,} effects come from {pooled.n_studies:,} "
+         f"stud{'y' if pooled.n_studies == 1 else 'ies'} and are pooled as if independent "
+         "(several effects of one study are not), so the CI is too narrow"
+         if result is not None and len(pooled.used) > pooled.n_studies else "",
+         f"{pooled.n_without_variance:,} lnRR without a variance (vote counting only)"
          if pooled.n_without_variance else "",
-         f"{pooled.n_other_measure} effects on another scale (SMD/MD) left out" if pooled.n_other_measure else "",
-         f"{pooled.n_assumed_variance} of the pooled variances rest on an assumption (see Study)"
-         if pooled.n_assumed_variance else ""]
+         f"{pooled.n_other_measure:,} effects on another scale (SMD/MD) left out" if pooled.n_other_measure else "",
+         f"{pooled.n_assumed_variance:,} of the pooled variances rest on an assumption (its note is "
+         "on the Study page)" if pooled.n_assumed_variance else ""]
 if any(notes):
-    st.caption("; ".join(n for n in notes if n) + ".")
+    st.caption("Note: " + "; ".join(n for n in notes if n) + ".")
 
-SHOWN = 1000
 st.subheader("Studies")
-if len(studies) > SHOWN:
-    st.caption(f"Showing the first {SHOWN:,} of {len(studies):,}; narrow the filters to see the rest.")
-table = explorer.study_table(studies.head(SHOWN), fetch("sources"))
+if n_studies > SHOWN:
+    st.caption(f"Showing the first {SHOWN:,} of {n_studies:,}; narrow the filters to see the rest.")
+table = explorer.study_table(studies, fetch("sources"))
+table["study"] = table["study"].map(explorer.study_link)
 st.dataframe(table, hide_index=True, width="stretch", key="studies_table",
-             column_config={"DOI": st.column_config.LinkColumn("DOI", display_text="doi ↗"),
+             column_config={"study": st.column_config.LinkColumn(
+                                "study", display_text=r"study\?id=(.*)", help="opens the Study page"),
+                            "DOI": st.column_config.LinkColumn("DOI", display_text="doi ↗"),
                             "warming (°C)": st.column_config.NumberColumn(format="%.1f")})
 
 st.subheader("Study sites")
-sites = explorer.map_frame(studies)
 if sites.empty:
     st.info("No study in this selection has site coordinates.")
 else:
-    MAP_POINTS = 5000
-    if len(sites) > MAP_POINTS:
-        st.caption(f"Mapping the first {MAP_POINTS:,} of {len(sites):,} sites.")
-    st.altair_chart(charts.site_map(sites.head(MAP_POINTS)), width="stretch")
+    if n_located > len(sites):
+        st.caption(f"Mapping the first {len(sites):,} of {n_located:,} located studies.")
+    else:
+        st.caption(f"{n_located:,} of the {n_studies:,} studies have site coordinates.")
+    st.altair_chart(charts.site_map(explorer.map_frame(sites)), width="stretch")

@@ -7,25 +7,31 @@ from pages._common import compute, fetch
 
 st.title("Study")
 
-ids = fetch("studies")["id"].tolist()
-if not ids:
-    st.info("The knowledge base has no studies yet; add one on the Add study page.")
-    st.stop()
+SHOWN = 1000
 wanted = st.query_params.get("id")
-study_id = st.selectbox("Study", ids, index=ids.index(wanted) if wanted in ids else 0, key="study_id")
+find = st.text_input("Find a study (part of its id)", key="study_find")
+# the study in the URL heads the list, unless the user is looking for another one
+ids = compute(explorer.db_path(), "kb.explorer.study_ids", contains=find,
+              first=None if find else wanted, limit=SHOWN)
+if not ids:
+    st.info(f"No study id contains '{explorer.plain(find)}'." if find else
+            "The knowledge base has no studies yet; add one on the Add study page.")
+    st.stop()
+study_id = st.selectbox("Study", ids, index=ids.index(wanted) if wanted in ids else 0, key="study_id",
+                        help=f"The first {SHOWN:,} matching ids; type in the box above to narrow them.")
 st.query_params["id"] = study_id
 
 try:
     study = fetch("study", study_id=study_id)
 except KBError as exc:
-    st.error(str(exc))
+    st.error(explorer.plain(str(exc)))
     st.stop()
 
 if study.get("source_key"):
     st.markdown(explorer.plain(fetch("citation", key=study["source_key"], backend="text")))
     source = fetch("get", table="sources", key=study["source_key"])
     if explorer.doi_url(source.get("doi")):
-        st.link_button(f"doi:{source['doi']}", explorer.doi_url(source["doi"]))
+        st.link_button(explorer.plain(f"doi:{source['doi']}"), explorer.doi_url(source["doi"]))
 else:
     st.caption("No source recorded for this study.")
 

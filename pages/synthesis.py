@@ -4,7 +4,7 @@ import streamlit as st
 
 import evidence
 from kb import charts, explorer
-from pages._common import compute, fetch, options
+from pages._common import compute, options
 
 st.title("Synthesis")
 
@@ -16,7 +16,8 @@ if synthesis is None or explorer.graph_module() is None:
 cols = st.columns([2, 1, 1])
 by = cols[0].multiselect("Group by", explorer.GROUPINGS, default=["biome"], key="by")
 responses, show_response = options("responses")
-default = responses.index(explorer.main_response(fetch("effects"), responses))
+default = responses.index(explorer.main_response(compute(explorer.db_path(), "kb.explorer.response_counts"),
+                                                 responses))
 response = cols[1].selectbox("Response", responses, index=default, format_func=show_response,
                              key="syn_response")
 method = cols[2].selectbox("τ² estimator", explorer.METHODS, key="syn_method")
@@ -31,7 +32,7 @@ if rows.empty:
 try:
     table = synthesis.synthesize(rows, by=by, response=response, method=method)
 except evidence.EvidenceError as exc:
-    st.error(str(exc))
+    st.error(explorer.plain(str(exc)))
     st.stop()
 
 st.subheader(f"{show_response(response)} by {', '.join(by)}")
@@ -65,9 +66,13 @@ result = pooled.result
 st.markdown(f"**Pooled:** {explorer.plain(explorer.effect_line(result))}; k = {result.k}, "
             f"I² = {result.i2:.0f} %, τ² = {result.tau2:.4f}, prediction interval "
             f"{result.pi_low:+.3f} to {result.pi_high:+.3f}.")
+if result.k > pooled.n_studies:
+    st.caption(f"The {result.k} effects come from {pooled.n_studies} "
+               f"stud{'y' if pooled.n_studies == 1 else 'ies'} and are pooled as if independent "
+               "(several effects of one study are not), so the CI is too narrow.")
 if pooled.n_assumed_variance:
     st.caption(f"{pooled.n_assumed_variance} of these variances rest on an assumption; hover a "
-               "study row for its variance note.")
+               "study row for its variance note (also on the Study page).")
 forest = explorer.forest_frame(effects, result.weights)
 st.altair_chart(charts.forest_plot(forest, explorer.summary_rows(result)), width="stretch")
 

@@ -4,6 +4,7 @@ flow with good and bad input, filters that change the pooled effect, markup show
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def n_studies(path) -> str:
         return str(kb.counts()["studies"])
 
 
+def shown(element) -> str:
+    """What a markdown-rendered element shows (the pages escape markup in messages)."""
+    return re.sub(r"\\(.)", r"\1", element.value)
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -67,6 +73,15 @@ def test_every_page_renders(app_db, page):
     at = run(page)
     assert at.title, f"{page} shows no title"
     assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_copes_with_an_empty_base(tmp_path, monkeypatch, page):
+    path = tmp_path / "empty.db"
+    KnowledgeBase(path, seed=False).close()
+    monkeypatch.setenv("SOC_KB_DB", str(path))
+    at = run(page)
+    assert at.title and not at.error, [e.value for e in at.error]
 
 
 def test_default_database_is_created_from_the_seed(tmp_path, monkeypatch):
@@ -102,6 +117,46 @@ def test_filters_change_the_pooled_effect(app_db):
     assert any("No pooled" in i.value for i in at.info)
 
 
+# filter -> value; each must select a strict, non-empty part of the built base
+NARROWING = [("biome", ("boreal",)), ("mechanism", ("mineral_protection",)), ("depth_class", ("topsoil",)),
+             ("warming", (None, 1.5)), ("year", (2012, 2015)), ("depth_range", (40.0, None)),
+             ("text", "heterotrophic"), ("study_type", ("field_experiment",))]
+
+
+@pytest.mark.parametrize("name,value", NARROWING)
+def test_explore_reads_select_what_the_store_selects(built_db, name, value):
+    """The narrow Explore reads (kept narrow for speed) select exactly the store's rows."""
+    from kb import explorer
+
+    with KnowledgeBase(built_db) as kb:
+        for filters in ({}, {name: value}):
+            studies = kb.studies(**filters)
+            assert explorer.count_studies(kb, **filters) == len(studies)
+            sites, n = explorer.site_points(kb, limit=5, **filters)
+            located = studies.dropna(subset=["lat", "lon"])
+            assert n == len(located) and list(sites["id"]) == list(located["id"][:5])
+            for response in ("soc_stock", "soil_respiration"):
+                full = kb.effects(response=response, **filters)
+                narrow = explorer.effects_to_pool(kb, response, **filters)
+                assert list(narrow["id"]) == list(full["id"])
+                assert narrow["yi"].equals(full["yi"].astype(float))
+        assert 0 < explorer.count_studies(kb, **{name: value}) < explorer.count_studies(kb)
+
+
+@pytest.mark.parametrize("key,value", [("depth_range", (40, 300)), ("year", (2012, 2015)),
+                                       ("depth_class", ["topsoil"])])
+def test_more_filters_change_the_pooled_effect(app_db, key, value):
+    at = run()
+    at.selectbox(key="response").select("soc_stock").run()
+    everything = (metric(at, "Studies"), metric(at, "Effects pooled (k)"), metric(at, "Pooled lnRR"))
+    widget = at.multiselect(key=key) if key == "depth_class" else at.slider(key=key)
+    widget.set_value(value).run()
+    assert not at.exception
+    narrowed = (metric(at, "Studies"), metric(at, "Effects pooled (k)"), metric(at, "Pooled lnRR"))
+    assert int(narrowed[0].replace(",", "")) < int(everything[0].replace(",", ""))
+    assert narrowed[1:] != everything[1:]
+
+
 def test_free_text_filter(app_db):
     at = run()
     at.text_input(key="text").input("heterotrophic").run()
@@ -114,6 +169,24 @@ def test_study_page_shows_effects_with_variance_notes(app_db):
     effects = at.dataframe[1].value
     assert effects.loc[0, "variance_note"].startswith("SD assumed")
     assert effects.loc[0, "percent"] == pytest.approx(100 * math.expm1(effects.loc[0, "yi"]))
+
+
+def test_study_page_finds_and_links(app_db):
+    at = run("study")
+    at.text_input(key="study_find").input("EXAMPLE201").run()
+    assert at.selectbox(key="study_id").options == [f"example{y}-a" for y in range(2010, 2020)]
+    at.text_input(key="study_find").input("no such study").run()
+    assert at.info and not at.selectbox
+    table = run("explore").dataframe[0].value
+    assert "study?id=crowther2016" in set(table["study"])
+
+
+def test_study_page_opens_the_linked_study(app_db):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["id"] = "example2013-a"
+    at.run()
+    at.switch_page("pages/study.py").run()
+    assert at.selectbox(key="study_id").value == "example2013-a"
 
 
 def test_study_page_lists_claims_and_doi(app_db):
@@ -139,7 +212,7 @@ def test_add_study_then_it_appears_everywhere(app_db):
               mechanisms=["microbial_decomposition"], link_claim_id="cA-joint-regulators",
               link_relation="supports", evidence_quote="Warming *lowered* SOC [x](http://evil)")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.success[0].value == "Saved new2025-a"
+    assert shown(at.success[0]) == "Saved new2025-a"
     touched = at.dataframe[0].value
     assert list(touched["claim_id"]) == ["cA-joint-regulators"]
     assert (touched["n_supports_after"] == touched["n_supports_before"] + 1).all()
@@ -149,6 +222,17 @@ def test_add_study_then_it_appears_everywhere(app_db):
     at.selectbox(key="study_id").select("new2025-a").run()
     quote = next(m.value for m in at.markdown if m.value.startswith(">"))
     assert "\\*lowered\\*" in quote and "\\[x\\]" in quote  # shown as text, not as markup
+
+
+def test_a_write_from_outside_shows_at_the_next_run(app_db):
+    """The CLI or another process writes the file: the cached reads must not go stale
+    (here the cache is deliberately not cleared between the runs)."""
+    at = run()
+    before = int(metric(at, "Studies"))
+    with KnowledgeBase(app_db) as kb:
+        kb.add_records({"studies": [{"id": "outside2025-a", "soc_direction": "increase"}]})
+    at.run()
+    assert int(metric(at, "Studies")) == before + 1
 
 
 @pytest.mark.parametrize("values,field,message", [
@@ -167,7 +251,7 @@ def test_add_study_refuses_bad_input_and_writes_nothing(app_db, values, field, m
     at = run("add_study")
     fill_form(at, **values)
     assert not at.success
-    errors = [e for e in at.error if message in e.value]
+    errors = [e for e in at.error if message in shown(e)]
     assert len(errors) == 1 and "\n" not in errors[0].value, [e.value for e in at.error]
     # the error sits right under the field it names (the page is walked depth first)
     nodes = list(at.main)
@@ -191,7 +275,7 @@ def test_upload_adds_records(app_db, name, data, message):
     at.run()
     at.button(key="import").click().run()
     assert not at.error, [e.value for e in at.error]
-    assert at.success[0].value == message
+    assert shown(at.success[0]) == message
 
 
 @pytest.mark.parametrize("name,data,message", [
@@ -207,7 +291,7 @@ def test_upload_refuses_bad_files_and_writes_nothing(app_db, name, data, message
     at.run()
     at.button(key="import").click().run()
     assert not at.success
-    assert len(at.error) == 1 and message in at.error[0].value and "\n" not in at.error[0].value
+    assert len(at.error) == 1 and message in shown(at.error[0]) and "\n" not in at.error[0].value
     with KnowledgeBase(app_db) as kb:
         assert kb.counts() == before
 
@@ -233,6 +317,18 @@ def test_titles_are_text_not_markup(tmp_path, monkeypatch):
     text = " ".join(m.value for m in at.markdown)
     assert "\\*\\*claim\\*\\*" in text and "\\$x^2\\$" in text.replace("\\^", "^")
     assert "\\!\\[img\\]" in text and "\\<script\\>" in text
+    at.switch_page("pages/bibliography.py").run()
+    assert any("\\*\\*claim\\*\\* \\<b\\>" in m.value for m in at.markdown)
+
+
+def test_bad_values_in_errors_are_text_not_markup(app_db):
+    data = b"studies:\n  - id: upload2025-a\n    soc_direction: decrease\n    biome: '![img](http://x/y.png)'\n"
+    at = run("add_study")
+    at.get("file_uploader")[0].set_value(("evil.yaml", data, "text/plain"))
+    at.run()
+    at.button(key="import").click().run()
+    assert len(at.error) == 1 and "\\!\\[img\\]\\(http" in at.error[0].value
+    assert "![img](http://x/y.png)" in shown(at.error[0])
 
 
 def test_claims_page_balance_certainty_graph(app_db):

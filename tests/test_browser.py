@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,28 +44,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require(shutil.which("chromium") is not None, "chromium is not on PATH (apt-get install chromium)")
-    path = tmp_path_factory.mktemp("browser") / "app.db"
-    KnowledgeBase(path).close()  # the shipped seed: the screenshots show real records
+SERVER_FLAGS = ["--server.headless", "true", "--server.address", "127.0.0.1",
+                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+
+
+@contextmanager
+def streamlit_server(command: list[str], db: Path):
+    """``command`` (``streamlit run app.py ...``) on a free loopback port with ``SOC_KB_DB=db``;
+    yields the base URL once ``/_stcore/health`` answers ``ok``; stops the server after."""
     port = free_port()
-    env = {**os.environ, "SOC_KB_DB": str(path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {**os.environ, "SOC_KB_DB": str(db)}
+    proc = subprocess.Popen([*command, *SERVER_FLAGS, "--server.port", str(port)], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=20)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require(shutil.which("chromium") is not None, "chromium is not on PATH (apt-get install chromium)")
+    path = tmp_path_factory.mktemp("browser") / "app.db"
+    KnowledgeBase(path).close()  # the shipped seed: the screenshots show real records
+    with streamlit_server([sys.executable, "-m", "streamlit", "run", "app.py"], path) as url:
+        yield url
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -104,13 +114,17 @@ def settle(page) -> None:
     """Wait until the script run is over, then show the whole page and let charts draw.
 
     Streamlit scrolls inside its main block, so a full-page screenshot needs a viewport
-    as tall as the content; charts below the fold are drawn only once they are in view.
+    as tall as the content; charts below the fold are drawn only once they are in view,
+    so each is scrolled to before the page goes back to the top.
     """
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=30_000)
     height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": page.viewport_size["width"], "height": min(max(height, 800), 6000)})
+    # as tall as the page, up to 2400 px (a long bibliography makes a 1.5 MB screenshot)
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": min(max(height, 800), 2400)})
     for chart in page.locator("[data-testid='stVegaLiteChart']").all():
+        chart.scroll_into_view_if_needed()
         chart.locator("canvas, svg").first.wait_for(timeout=30_000)
+    page.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
     page.wait_for_timeout(800)
 
 

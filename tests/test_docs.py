@@ -1,14 +1,18 @@
-"""The README's set-up commands are the ones CI runs, and its first command works."""
+"""The README's set-up commands are the ones CI runs, and its first command opens the explorer."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import sys
+import urllib.request
+from pathlib import Path
 
-from click.testing import CliRunner
 from conftest import ROOT
+from test_browser import streamlit_server
 
-from kb.cli import cli
+FIRST_COMMAND = "pip install . && streamlit run app.py"
 
 
 def _setup_commands() -> list[str]:
@@ -19,15 +23,24 @@ def _setup_commands() -> list[str]:
 
 def test_readme_opens_with_two_commands_and_ci_runs_the_second():
     first, second = _setup_commands()
-    assert first.startswith("pip install ")
+    assert first == FIRST_COMMAND
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci[-1] == second
 
 
-def test_first_command_runs_on_the_shipped_knowledge_base(tmp_path):
-    command = _setup_commands()[0].split("&&")[-1].strip()
-    args = shlex.split(command)
-    assert args[0] == "soc-kb"
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "first.db"), *args[1:]])
-    assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0].split()[0] == "id"
+def _program(name: str) -> str:
+    """``name`` from this interpreter's environment (where ``pip install .`` put it)."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name) or name
+
+
+def test_first_command_serves_the_explorer(tmp_path):
+    """Everything after ``pip install . &&`` runs as written (plus a free loopback port) and
+    the server it starts answers its health check and serves the app page."""
+    command = shlex.split(_setup_commands()[0].split("&&")[-1])
+    assert command[:2] == ["streamlit", "run"]
+    with streamlit_server([_program(command[0]), *command[1:]], tmp_path / "first.db") as url:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as health:
+            assert health.read() == b"ok"
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200 and b'<div id="root">' in page.read()
