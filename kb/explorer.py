@@ -22,6 +22,7 @@ import pandas as pd
 import evidence
 
 from .query import StudyFilter, study_conditions
+from .records import PART_OF, is_part_of
 from .store import KnowledgeBase
 
 #: sidebar filter -> vocabulary table that lists its values
@@ -89,12 +90,13 @@ def site_points(kb: KnowledgeBase, limit: int, **filters) -> tuple[pd.DataFrame,
     return pd.DataFrame(rows, columns=["id", "lat", "lon", "biome", "site"]), n
 
 
-POOL_COLUMNS = ["id", "study_id", "measure", "yi", "vi", "variance_note"]
+POOL_COLUMNS = ["id", "study_id", "measure", "yi", "vi", "variance_note", "quality_flag"]
 
 
 def effects_to_pool(kb: KnowledgeBase, response: str, **filters) -> pd.DataFrame:
     """The effects on ``response`` of the selected studies, only the columns a pooled
-    effect needs (same rows as ``kb.effects(response=response, **filters)``)."""
+    effect needs (same rows as ``kb.effects(response=response, **filters)``; breakdowns
+    flagged ``part of ...`` are still here, :func:`pool_effects` leaves them out and counts them)."""
     where = study_conditions(kb, StudyFilter(response=response, **filters),
                              warming_column="coalesce(e.warming_c, s.warming_c)")
     where.any_of("e.response", [response])
@@ -105,11 +107,19 @@ def effects_to_pool(kb: KnowledgeBase, response: str, **filters) -> pd.DataFrame
     return frame.astype({"yi": float, "vi": float})
 
 
-def response_counts(kb: KnowledgeBase) -> dict[str, int]:
-    """Effects per response, most first."""
-    rows = kb.db.execute("SELECT response, count(*) AS n FROM effects GROUP BY response "
-                         "ORDER BY n DESC, response").fetchall()
-    return dict(rows)
+def response_counts(kb: KnowledgeBase) -> dict[str, tuple[int, int]]:
+    """Response -> (effects a pooled effect would use, all effects), most poolable first.
+
+    Poolable as in :func:`poolable`: a log response ratio with a finite positive variance
+    that is not a breakdown (``part of ...``) of another effect. Counting all effects
+    instead would favour responses whose effects mostly have no variance.
+    """
+    sql = ("SELECT response, sum(CASE WHEN measure = 'ROM' AND yi IS NOT NULL AND vi > 0 "
+           "AND vi < 1e308 AND substr(coalesce(quality_flag, ''), 1, ?) != ? THEN 1 ELSE 0 END) "
+           "AS pooled, count(*) AS n "
+           "FROM effects GROUP BY response ORDER BY pooled DESC, n DESC, response")
+    rows = kb.db.execute(sql, [len(PART_OF), PART_OF]).fetchall()
+    return {response: (int(pooled), int(n)) for response, pooled, n in rows}
 
 
 def study_ids(kb: KnowledgeBase, contains: str | None = None, first: str | None = None,
@@ -195,9 +205,9 @@ def timeline_frame(studies: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def main_response(counts: dict[str, int], responses: list[str]) -> str:
-    """The response with the most effects (``counts`` as :func:`response_counts` gives them;
-    the first vocabulary term when there is none)."""
+def main_response(counts: dict[str, tuple[int, int]], responses: list[str]) -> str:
+    """The response with the most poolable effects, then the most effects (``counts`` as
+    :func:`response_counts` gives them); the first vocabulary term when there is none."""
     return max(counts, key=counts.get) if counts else responses[0]
 
 
@@ -214,6 +224,7 @@ class Pooled:
     n_without_variance: int
     n_other_measure: int
     n_assumed_variance: int
+    n_breakdowns: int = 0
     problem: str = ""
 
     @property
@@ -223,18 +234,30 @@ class Pooled:
         return int(self.used["study_id"].nunique())
 
 
+def breakdowns(effects: pd.DataFrame) -> pd.Series:
+    """Which effects are a finer breakdown of another (``part of ...``, never pooled with it)."""
+    if "quality_flag" not in effects:
+        return pd.Series(False, index=effects.index)
+    return effects["quality_flag"].map(is_part_of).astype(bool)
+
+
 def poolable(effects: pd.DataFrame) -> pd.DataFrame:
-    """Log response ratios that have a sampling variance (the rows a pooled lnRR uses)."""
-    keep = (effects["measure"] == "ROM") & effects["yi"].notna() & effects["vi"].notna()
+    """Log response ratios that have a sampling variance (the rows a pooled lnRR uses),
+    except breakdowns of another effect (:func:`breakdowns`: the same data again)."""
+    vi = pd.to_numeric(effects["vi"], errors="coerce")
+    keep = ((effects["measure"] == "ROM") & effects["yi"].notna() & (vi > 0) & np.isfinite(vi)
+            & ~breakdowns(effects))
     return effects[keep]
 
 
 def pool_effects(effects: pd.DataFrame, method: str = "REML") -> Pooled:
-    """Random-effects pool (:func:`evidence.pool`) of the lnRR effects that have a variance."""
-    used = poolable(effects)
-    counts = dict(n_effects=len(effects),
-                  n_without_variance=int(((effects["measure"] == "ROM") & effects["vi"].isna()).sum()),
-                  n_other_measure=int((effects["measure"] != "ROM").sum()),
+    """Random-effects pool (:func:`evidence.pool`) of the lnRR effects that have a variance;
+    breakdowns of another effect (``part of ...``) are left out and counted."""
+    parts = breakdowns(effects)
+    used, rest = poolable(effects), effects[~parts]
+    counts = dict(n_effects=len(effects), n_breakdowns=int(parts.sum()),
+                  n_without_variance=int(((rest["measure"] == "ROM") & rest["vi"].isna()).sum()),
+                  n_other_measure=int((rest["measure"] != "ROM").sum()),
                   n_assumed_variance=int(used["variance_note"].notna().sum()))
     if len(used) == 0:
         return Pooled(None, used, problem="no log response ratio with a variance in this selection",

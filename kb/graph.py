@@ -26,6 +26,7 @@ import pandas as pd
 from evidence.certainty import Certainty, grade_certainty
 
 from .errors import KBError, NotFoundError
+from .records import is_part_of
 
 EVIDENCE_RELATIONS = ("supports", "contradicts", "qualifies")
 STUDY_ATTRIBUTES = ("study_type", "evidence_kind", "biome", "ecosystem", "site", "depth_class",
@@ -643,9 +644,14 @@ def synthesis_rows(store, response: str = "soc_stock", **filters) -> pd.DataFram
     ``soc_direction`` for SOC responses, ``respiration_direction`` for respiration)
     enters as a row with NaN ``yi``/``vi``, so it counts in the vote columns of
     :func:`evidence.synthesis.synthesize`. Every row gets its ``evidence_kind``.
+
+    Effects flagged ``part of <effect id>`` (:func:`kb.records.part_of_flag`, e.g. one
+    month of a COSORE season effect) are left out: they repeat the data of the effect
+    they break down. Confounded SRDB contrasts (flag ``confounded: ...``) stay in.
     """
     kinds = evidence_kinds(store)
     effects = store.effects(response=response, **filters)
+    effects = effects[~effects["quality_flag"].map(is_part_of).astype(bool)]
     rows = [effects.assign(direction=effects["direction"].where(effects["direction"].notna(), None))]
     column = DIRECTION_COLUMN.get(response)
     if column:

@@ -38,6 +38,26 @@ Count = Annotated[int, Field(ge=1, le=1_000_000)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
+#: ``quality_flag`` prefix of an effect that is a finer breakdown of another stored effect.
+PART_OF = "part of "
+
+
+def part_of_flag(effect_id: str, why: str | None = None) -> str:
+    """``part of <effect id>`` (with `` (<why>)`` when given): the flag of a sub-period breakdown.
+
+    An effect "part of" another is a finer breakdown of the same data (e.g. one month of
+    a season effect, from the same chambers): it is shown with its study but never pooled
+    or vote-counted together with the effect it is part of, which would count the same
+    data twice and treat the breakdown as independent studies. Syntheses leave out every
+    effect whose flag starts with :data:`PART_OF` (:func:`is_part_of`).
+    """
+    return f"{PART_OF}{effect_id}" + (f" ({why})" if why else "")
+
+
+def is_part_of(flag) -> bool:
+    """Whether a ``quality_flag`` marks a breakdown of another effect (:func:`part_of_flag`)."""
+    return isinstance(flag, str) and flag.startswith(PART_OF)
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

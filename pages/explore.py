@@ -66,6 +66,8 @@ notes = [f"the {len(pooled.used):,} effects come from {pooled.n_studies:,} "
          f"{pooled.n_without_variance:,} lnRR without a variance (vote counting only)"
          if pooled.n_without_variance else "",
          f"{pooled.n_other_measure:,} effects on another scale (SMD/MD) left out" if pooled.n_other_measure else "",
+         f"{pooled.n_breakdowns:,} effects left out as finer breakdowns of another effect (quality "
+         "flag 'part of …', e.g. months of a season: the same data again)" if pooled.n_breakdowns else "",
          f"{pooled.n_assumed_variance:,} of the pooled variances rest on an assumption (its note is "
          "on the Study page)" if pooled.n_assumed_variance else ""]
 if any(notes):

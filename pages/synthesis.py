@@ -47,7 +47,8 @@ st.dataframe(table, hide_index=True, width="stretch", key="synthesis_table", col
     "sign_test_pvalue": st.column_config.NumberColumn("p (sign test)", format="%.3g")})
 st.caption("Estimates are lnRR (warmed vs control) with 95 % CI and prediction interval; percent "
            "change is 100·(exp(lnRR) − 1). k counts pooled effects, n_studies all studies "
-           "(direction-only ones count in the votes).")
+           "(direction-only ones count in the votes). Effects flagged 'part of …' (finer breakdowns "
+           "of another effect, e.g. the COSORE months of a season) are left out: the same data again.")
 down = st.columns(3)
 for col, (fmt, ext, mime) in zip(down, [("csv", "csv", "text/csv"), ("markdown", "md", "text/markdown"),
                                         ("latex", "tex", "application/x-tex")], strict=True):

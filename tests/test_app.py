@@ -103,6 +103,66 @@ def test_explore_pools_the_selection(app_db):
     assert at.get("vega_lite_chart"), "no site map"
 
 
+def _poolable(effects):
+    flags = effects["quality_flag"].fillna("")
+    return effects[(effects["vi"].astype(float) > 0) & ~flags.str.startswith("part of ")]
+
+
+def test_explore_defaults_to_the_response_with_most_effects_that_have_a_variance(app_db):
+    with KnowledgeBase(app_db) as kb:
+        effects = kb.effects()
+    by_count = effects["response"].value_counts()
+    by_variance = _poolable(effects)["response"].value_counts()
+    # on the shipped base the two rules disagree: most effects (SRDB growing-season rates,
+    # no variance) vs most effects a pooled effect can use (annual soil respiration)
+    assert by_count.idxmax() == "soil_respiration_rate" and by_variance.idxmax() == "soil_respiration"
+    assert run().selectbox(key="response").value == "soil_respiration"
+    assert run("synthesis").selectbox(key="syn_response").value == "soil_respiration"
+
+
+def test_explore_does_not_pool_breakdowns_of_another_effect(app_db):
+    with KnowledgeBase(app_db) as kb:
+        rates = kb.effects(response="soil_respiration_rate")
+    parts = rates["quality_flag"].fillna("").str.startswith("part of ")
+    seasons = rates[rates["period"].fillna("").str.startswith("season")]
+    assert parts.sum() == 12 and len(_poolable(rates)) == len(seasons) == 2
+    at = run()
+    at.selectbox(key="response").select("soil_respiration_rate").run()
+    assert metric(at, "Effects pooled (k)") == "2"
+    assert any("12 effects left out as finer breakdowns" in c.value for c in at.caption)
+
+
+def _effects(spec: list[tuple[str, bool, bool]]) -> list[dict]:
+    """(response, with a variance, part of another effect) -> effect records of study "a"."""
+    found = []
+    for i, (response, variance, part) in enumerate(spec):
+        found.append({"id": f"a/e{i}", "study_id": "a", "response": response, "measure": "ROM",
+                      "mean_t": 2.0, "mean_c": 1.0, "n_t": 3, "n_c": 3, "source_location": "Table 1",
+                      **({"sd_t": 0.5, "sd_c": 0.5} if variance else {}),
+                      **({"quality_flag": "part of a/e0"} if part else {})})
+    return found
+
+
+@pytest.mark.parametrize("spec,expected", [
+    # most effects with a variance beats most effects
+    ([("soc_stock", False, False)] * 3 + [("soil_respiration", True, False)], "soil_respiration"),
+    # a tie on variance goes to the response with more effects
+    ([("soil_respiration", True, False), ("soc_stock", True, False), ("soc_stock", False, False)],
+     "soc_stock"),
+    # breakdowns ("part of ...") do not count as poolable
+    ([("soc_stock", True, False)] * 2 + [("soil_respiration", True, False)]
+     + [("soil_respiration", True, True)] * 2, "soc_stock"),
+])
+def test_main_response_counts_effects_a_pooled_effect_can_use(tmp_path, spec, expected):
+    from kb import explorer
+
+    with KnowledgeBase(tmp_path / "k.db", seed=False) as kb:
+        kb.add_records({"sources": [{"key": "s1", "title": "T", "year": 2020}],
+                        "studies": [{"id": "a", "source_key": "s1", "soc_direction": "not_reported"}],
+                        "effects": _effects(spec)})
+        assert explorer.main_response(explorer.response_counts(kb), []) == expected
+
+
 def test_filters_change_the_pooled_effect(app_db):
     at = run()
     at.selectbox(key="response").select("soc_stock").run()

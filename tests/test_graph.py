@@ -277,6 +277,28 @@ def test_synthesis_rows_add_direction_only_studies(shipped):
     assert rows["evidence_kind"].notna().sum() == rows["study_type"].notna().sum()
 
 
+@pytest.mark.parametrize("flag,kept", [
+    (None, True), ("SRDB Quality_flag Q01 (warmed), Q01 (control)", True),
+    ("confounded: CO2", True),  # droppable by the user, but in by default
+    ("part of smith2024-a/season", False), ("part of smith2024-a/season (breakdown by month)", False),
+])
+def test_synthesis_rows_leave_out_breakdowns_of_another_effect(kb_with_study, effect, flag, kept):
+    season = {**effect, "id": "smith2024-a/season"}
+    month = {**effect, "id": "smith2024-a/month", "mean_t": 4000, "quality_flag": flag}
+    kb_with_study.add_records({"effects": [season, month]})
+    rows = g.synthesis_rows(kb_with_study, response="soc_stock")
+    assert list(rows["id"]) == ["smith2024-a/month", "smith2024-a/season"][0 if kept else 1:]
+    assert "smith2024-a/month" in set(kb_with_study.effects()["id"])  # still stored and shown
+
+
+def test_shipped_monthly_cosore_effects_are_not_synthesised(shipped):
+    rows = g.synthesis_rows(shipped, response="soil_respiration_rate")
+    stored = shipped.effects(response="soil_respiration_rate")
+    months = stored[stored["study_id"].str.startswith("cosore") & ~stored["period"].str.startswith("season")]
+    assert len(months) == 12 and not set(months["id"]) & set(rows["id"])
+    assert len(rows[rows["id"].notna()]) == len(stored) - len(months)
+
+
 @pytest.mark.parametrize("links,contested", [
     ([{"claim_id": "cnew", "study_id": "he2022", "relation": "supports"}], False),
     ([{"claim_id": "cnew", "study_id": "he2022", "relation": "supports"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from conftest import ROOT, snapshot
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.errors import FileFormatError
-from kb.importers.cosore import import_cosore
+from kb.importers.cosore import STUDY_ID, effect_records, import_cosore
+from kb.records import PART_OF, is_part_of
 
 SEED = ROOT / "kb" / "seed" / "cosore_terracosm.yaml"
 FOLDER = "cosore_phillips_terracosm_warming"
@@ -81,6 +83,64 @@ def test_effects_are_chamber_means_with_n_chambers_not_hours(cosore):
     # ports 5 (symmetric) and 7 (asymmetric) have no data in August and September
     assert [(e["n_t"], e["n_c"]) for e in season] == [(3, 4), (3, 4)]
     assert "Left out: port(s) 5 " in season[0]["notes"] and "Left out: port(s) 7 " in season[1]["notes"]
+
+
+def test_monthly_effects_are_flagged_part_of_their_arms_season_effect(cosore):
+    """A month repeats the data of its arm's season effect: flagged so no synthesis pools both."""
+    means = _port_means(str(cosore))
+    effects = {e["id"]: e for e in _result(str(cosore)).records["effects"]}
+    months = [e for e in effects.values() if not e["period"].startswith("season")]
+    assert len(months) == 12
+    for effect in months:
+        flag = effect["quality_flag"]
+        assert is_part_of(flag), flag
+        code, _, month = effect["id"].split("/")[1].partition("-")
+        season_id = flag.removeprefix(PART_OF).split(" (")[0]
+        season = effects[season_id]  # names an existing effect ...
+        assert season["period"].startswith("season") and season_id.split("/")[1] == f"{code}-season"
+        assert season["response"] == effect["response"] and season["study_id"] == effect["study_id"]
+        # ... and names the ports the month uses that the season mean leaves out
+        used = set(means[means.month == month].CSR_PORT) & set(PORTS[code] + PORTS["control"])
+        in_season = set(means[means.month == "season"].CSR_PORT)
+        extra = sorted(used - in_season)
+        assert ("also port(s) " + ", ".join(map(str, extra)) in flag) == bool(extra), flag
+        assert flag.endswith("(breakdown by month)") == (not extra), flag
+    assert not any(is_part_of(e.get("quality_flag")) for e in effects.values() if e not in months)
+
+
+def _fluxes(hours: dict[int, list[str]]) -> list:
+    """Synthetic hourly fluxes: port -> months it has 24 hourly values in (flux = port)."""
+    rows = []
+    for port, months in hours.items():
+        for month in months:
+            start = datetime.fromisoformat(f"{month}-01")
+            rows += [(port, start + timedelta(hours=h), float(port)) for h in range(24)]
+    return rows
+
+
+TWO_ARMS = {1: "None", 2: "None", 3: "Symmetrically warmed", 4: "Symmetrically warmed",
+            5: "Asymmetrically warmed", 6: "Asymmetrically warmed"}
+
+
+@pytest.mark.parametrize(("hours", "flags"), [
+    # every chamber in both months: both months are plain breakdowns of the season
+    ({p: ["2009-05", "2009-06"] for p in TWO_ARMS},
+     {"symmetric-2009-05": "part of {s}/symmetric-season (breakdown by month)",
+      "asymmetric-2009-06": "part of {s}/asymmetric-season (breakdown by month)"}),
+    # port 4 only in May: no symmetric season effect (1 chamber), so its months stand alone
+    ({**{p: ["2009-05", "2009-06"] for p in TWO_ARMS}, 4: ["2009-05"]},
+     {"symmetric-2009-05": None, "asymmetric-2009-05": "part of {s}/asymmetric-season (breakdown by month)"}),
+    # a third asymmetric chamber only in May: left out of the season, named in May's flag
+    ({**{p: ["2009-05", "2009-06"] for p in TWO_ARMS}, 7: ["2009-05"]},
+     {"asymmetric-2009-05": "part of {s}/asymmetric-season (breakdown by month; also port(s) 7, "
+                            "which the season mean leaves out)",
+      "asymmetric-2009-06": "part of {s}/asymmetric-season (breakdown by month)"}),
+])
+def test_breakdown_flags_on_synthetic_chambers(hours, flags):
+    ports = TWO_ARMS | {7: "Asymmetrically warmed"}
+    found = {e["id"].split("/")[1]: e.get("quality_flag") for e in effect_records(_fluxes(hours), ports)}
+    assert {k: found[k] for k in flags} == {k: f and f.format(s=STUDY_ID) for k, f in flags.items()}
+    assert not any(found[k] for k in found if k.endswith("-season"))
 
 
 def test_provenance_comes_from_the_files_only(cosore):

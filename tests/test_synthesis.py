@@ -191,7 +191,9 @@ def test_shipped_rows_equal_pool_on_the_stores_effects(shipped, response, by):
     from kb.graph import synthesis_rows
 
     table = synthesize(synthesis_rows(shipped, response=response), by)
-    effects = _facets(shipped.effects(response=response), by)
+    effects = shipped.effects(response=response)
+    # monthly COSORE effects ("part of" their season effect) repeat its data: left out
+    effects = _facets(effects[~effects["quality_flag"].fillna("").str.startswith("part of ")], by)
     studies = _facets(shipped.studies(), by)
     # studies without any effect vote by the respiration direction they state; a study
     # with effects on another response (an SRDB site with only Rh) does not vote here
@@ -214,6 +216,19 @@ def test_shipped_rows_equal_pool_on_the_stores_effects(shipped, response, by):
         assert row["n_studies"] == len(votes)
         for d in ("increase", "decrease", "no_change"):
             assert row[f"n_{d}"] == (votes == d).sum()
+
+
+def test_shipped_rate_synthesis_pools_season_effects_only(shipped):
+    """soil_respiration_rate: only the COSORE season effects have a variance; their months
+    (the same chambers again) must not be pooled beside them."""
+    from kb.graph import synthesis_rows
+
+    stored = shipped.effects(response="soil_respiration_rate")
+    with_variance = stored[stored["vi"].astype(float) > 0]
+    seasons = with_variance[with_variance["period"].fillna("").str.startswith("season")]
+    assert len(with_variance) > len(seasons) == 2  # symmetric and asymmetric season
+    table = synthesize(synthesis_rows(shipped, response="soil_respiration_rate"), ["ecosystem"])
+    assert table["k"].sum() == len(seasons)
 
 
 def test_variance_notes_count_noted_effects_per_group_and_pooling():

@@ -14,6 +14,11 @@ Rules:
 * Effects: ROM (ln warmed/control) of the soil CO2 flux rate (``soil_respiration_rate``)
   for symmetric and for asymmetric warming against the control chambers; yi and vi from
   :func:`evidence.log_response_ratio` with the rounded means and SDs stored.
+* A monthly effect is a breakdown of its arm's season effect (same chambers, same hours):
+  its ``quality_flag`` is ``part of <season effect id> (breakdown by month)``
+  (:func:`kb.records.part_of_flag`), naming any port it uses that the season mean leaves
+  out, so syntheses never pool it with the season effect. Without a season effect for
+  the arm, the months are the only effects and carry no such flag.
 * Provenance: site metadata and DOIs from DESCRIPTION.txt, contributors from
   CONTRIBUTORS.txt, the COSORE citation from README.md; nothing from memory.
 """
@@ -28,6 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..errors import FileFormatError
+from ..records import part_of_flag
 from . import Imported, read_csv, read_text
 
 DATASET = "d20200229_PHILLIPS"
@@ -257,7 +263,7 @@ def effect_records(fluxes, ports: dict[int, str]) -> list[dict]:
     last = max(s for _, s, _ in fluxes).date()
     season = f"season {first} to {last}"
     ports = {p: t.strip() for p, t in ports.items()}
-    effects = []
+    effects, seasons = [], {}
     for period in _periods(fluxes):
         means = season_means(fluxes) if period is None else chamber_means(fluxes, period)
         control = arm(means, ports, CONTROL)
@@ -266,8 +272,22 @@ def effect_records(fluxes, ports: dict[int, str]) -> list[dict]:
             if control and warmed:
                 left_out = [p for p, t in sorted(ports.items())
                             if t in (treatment, CONTROL) and p not in means]
-                effects.append(_effect(code, period or season, warmed, control, means, left_out))
+                effect = _effect(code, period or season, warmed, control, means, left_out)
+                used = warmed[3] + control[3]
+                if period is None:
+                    seasons[code] = (effect["id"], used)
+                elif code in seasons:
+                    effect["quality_flag"] = _breakdown_flag(*seasons[code], used)
+                effects.append(effect)
     return effects
+
+
+def _breakdown_flag(season_id: str, season_ports: list[int], ports: list[int]) -> str:
+    """``part of <season id> (breakdown by month...)``: the month is the season's data again."""
+    extra = sorted(set(ports) - set(season_ports))
+    why = "breakdown by month" + (f"; also port(s) {_list(extra)}, which the season mean "
+                                  "leaves out" if extra else "")
+    return part_of_flag(season_id, why)
 
 
 def _effect(code: str, period: str, warmed, control, means, left_out: list[int]) -> dict:
@@ -286,6 +306,7 @@ def _effect(code: str, period: str, warmed, control, means, left_out: list[int])
         "source_location": (f"COSORE {DATASET} data.csv (@{COMMIT}), CSR_FLUX_CO2 hourly, "
                             f"{period}: ports {_list(ports_t)} ({code} warming) vs ports "
                             f"{_list(ports_c)} (control), treatments from PORTS.txt"),
+        "quality_flag": None,  # set on monthly effects by effect_records (a breakdown)
         "notes": _effect_notes(code, ports_t + ports_c, means, left_out, label == "season"),
     }
 
