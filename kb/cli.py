@@ -283,19 +283,69 @@ def template(fmt):
     click.echo(template_text(fmt), nl=False)
 
 
+TABLE_NAMES = {"source": "sources", "study": "studies", "effect": "effects", "claim": "claims",
+               "link": "claim_links"}
+
+
+def _key(name: str, key: str):
+    return int(key) if name == "claim_links" else key
+
+
 @cli.command()
-@click.argument("table", type=click.Choice(["source", "study", "effect", "claim", "link"]))
+@click.argument("table", type=click.Choice(list(TABLE_NAMES)))
 @click.argument("key")
 @click.option("--cascade", is_flag=True, help="Also remove the records that depend on it.")
 @click.pass_context
 @_fail_cleanly
 def remove(ctx, table, key, cascade):
     """Remove one record (refused if others depend on it, unless --cascade)."""
-    name = {"source": "sources", "study": "studies", "effect": "effects", "claim": "claims",
-            "link": "claim_links"}[table]
+    name = TABLE_NAMES[table]
     with _open(ctx) as kb:
-        count = kb.remove(name, int(key) if name == "claim_links" else key, cascade=cascade)
+        count = kb.remove(name, _key(name, key), cascade=cascade)
     click.echo(f"removed {count} record{'s' if count != 1 else ''}")
+
+
+@cli.command()
+@click.argument("table", type=click.Choice(list(TABLE_NAMES)))
+@click.argument("key")
+@click.argument("changes", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@click.pass_context
+@_fail_cleanly
+def update(ctx, table, key, changes):
+    """Change fields of one record (validated like an add; audited). FIELD= clears a field."""
+    name = TABLE_NAMES[table]
+    parsed = dict(_field_value(name, item) for item in changes)
+    with _open(ctx) as kb:
+        before = kb.get(name, _key(name, key))
+        after = kb.update(name, _key(name, key), parsed)
+    for field in parsed:
+        click.echo(f"{field}: {_plain(before.get(field))!r} -> {_plain(after.get(field))!r}")
+
+
+def _field_value(table: str, item: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` -> (field, value): numbers for numeric columns, ``;``-lists for mechanisms."""
+    from .schema import COLUMNS
+
+    field, sep, text = item.partition("=")
+    field, text = field.strip(), text.strip()
+    columns = {**COLUMNS[table], **({"mechanisms": "LIST"} if table == "studies" else {})}
+    if not sep or field not in columns:
+        raise KBError(f"update: '{item}' must be FIELD=VALUE with FIELD one of "
+                      f"{', '.join(sorted(columns))}")
+    if not text:
+        return field, None
+    if columns[field] == "LIST":
+        return field, [m.strip() for m in text.split(";") if m.strip()]
+    if columns[field] in ("INTEGER", "REAL"):
+        return field, _number(field, text, columns[field])
+    return field, text
+
+
+def _number(field: str, text: str, kind: str):
+    try:
+        return int(text) if kind == "INTEGER" else float(text)
+    except ValueError:
+        raise KBError(f"update: {field}='{text}' is not a{'n integer' if kind == 'INTEGER' else ' number'}") from None
 
 
 def _progress(total: int, label: str):

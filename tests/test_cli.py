@@ -20,6 +20,7 @@ def run(tmp_path):
 
     def invoke(*args, env=None):
         return runner.invoke(cli, ["--db", db, *args], env=env, catch_exceptions=False)
+    invoke.db = db
     return invoke
 
 
@@ -117,6 +118,50 @@ def test_remove_with_cascade(run, template_file):
     refused = run("remove", "study", "smith2024-boreal")
     assert refused.exit_code == 1 and "pass cascade=True (--cascade)" in refused.output
     assert run("remove", "study", "smith2024-boreal", "--cascade").output == "removed 3 records\n"
+
+
+@pytest.mark.parametrize("change,field,expected", [
+    ("warming_c=2.5", "warming_c", 2.5),
+    ("site=Toolik Lake", "site", "Toolik Lake"),
+    ("mechanisms=priming;mineral_protection", "mechanisms", ["mineral_protection", "priming"]),
+    ("start_year=1991", "start_year", 1991),
+    ("site=", "site", None),
+])
+def test_update_changes_one_field_and_is_audited(run, template_file, change, field, expected):
+    from kb import KnowledgeBase
+
+    run("init", "--empty")
+    run("add", str(template_file))
+    result = run("update", "study", "smith2024-boreal", change)
+    assert result.exit_code == 0 and result.output.startswith(f"{field}: ")
+    db = run.db
+    with KnowledgeBase(db) as kb:
+        study = kb.get("studies", "smith2024-boreal")
+        value = sorted(study[field]) if field == "mechanisms" else study[field]
+        assert value == expected
+        assert kb.changes()["action"].tolist()[-1] == "update"
+
+
+@pytest.mark.parametrize("change,message", [
+    ("warming_c=abc", "update: warming_c='abc' is not a number"),
+    ("start_year=1991.5", "update: start_year='1991.5' is not an integer"),
+    ("colour=red", "update: 'colour=red' must be FIELD=VALUE with FIELD one of "),
+    ("biome=borel", "field 'biome': 'borel' is not an allowed value of biomes; did you mean 'boreal'?"),
+    ("lat=95", "field 'lat'"),
+    ("id=other", "the key of a stored record cannot change"),
+])
+def test_update_bad_value_changes_nothing(run, template_file, change, message):
+    from kb import KnowledgeBase
+
+    run("init", "--empty")
+    run("add", str(template_file))
+    with KnowledgeBase(run.db) as kb:
+        before = kb.get("studies", "smith2024-boreal")
+    result = run("update", "study", "smith2024-boreal", "site=changed", change)
+    assert result.exit_code == 1 and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    with KnowledgeBase(run.db) as kb:
+        assert kb.get("studies", "smith2024-boreal") == before
 
 
 def test_template_schema(run):
