@@ -14,8 +14,8 @@ so one fit costs O(k p^2) time and O(k p) memory.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
 
+from . import _dist
 from .errors import ConvergenceError
 
 THRESHOLD = 1e-12  # Fisher-scoring stop: |change in tau^2| (metafor's control$threshold)
@@ -131,7 +131,7 @@ def tau2_pm(y, v, X):
     def f(t):
         return generalised_q(t, y, v, X) - target
 
-    return optimize.brentq(f, 0.0, tau2_max, xtol=ROOT_XTOL, maxiter=MAXITER)
+    return _root(f, tau2_max)
 
 
 def _step_ml(fit, X):
@@ -189,6 +189,15 @@ def _ll0_check(y, v, X, method, tau2):
     return tau2
 
 
+def _root(f, upper):
+    """The root of ``f`` on [0, upper] by Brent's method, with metafor's tolerances."""
+    # imported here: scipy.optimize is ~0.3 s of `import evidence`, and only PM/EB and
+    # tau2_conf_int need it
+    from scipy.optimize import brentq
+
+    return brentq(f, 0.0, upper, xtol=ROOT_XTOL, maxiter=MAXITER)
+
+
 def estimate_tau2(y, v, X, method):
     """tau^2 by ``method`` (see ``evidence._checks.METHODS``), truncated at 0."""
     if method == "FE" or len(y) == 1:
@@ -243,8 +252,8 @@ class Model:
     def pvalues(self, stat):
         """Two-sided p-values of z or t statistics ``stat``."""
         if self.test == "knha":
-            return 2 * stats.t.sf(np.abs(stat), self.ddf)
-        return 2 * stats.norm.sf(np.abs(stat))
+            return 2 * _dist.t_sf(np.abs(stat), self.ddf)
+        return 2 * _dist.norm_sf(np.abs(stat))
 
     def predict(self, X_new):
         """Predictions, standard errors, confidence and prediction bounds (as metafor)."""
@@ -262,8 +271,8 @@ class Model:
             qm = np.nan
         m = len(idx)
         if self.test == "knha":
-            return qm / m, (m, self.ddf), float(stats.f.sf(qm / m, m, self.ddf))
-        return qm, (m, np.nan), float(stats.chi2.sf(qm, m))
+            return qm / m, (m, self.ddf), float(_dist.f_sf(qm / m, m, self.ddf))
+        return qm, (m, np.nan), float(_dist.chi2_sf(qm, m))
 
 
 def _heterogeneity(y, v, X, tau2, method):
@@ -279,7 +288,7 @@ def _heterogeneity(y, v, X, tau2, method):
         h2 = qe / (k - p)
     else:
         i2, h2 = 100 * tau2 / (vt + tau2), tau2 / vt + 1
-    return qe, float(stats.chi2.sf(qe, k - p)), vt, i2, h2
+    return qe, float(_dist.chi2_sf(qe, k - p)), vt, i2, h2
 
 
 def _knha_scale(fit, k, p):
@@ -297,9 +306,9 @@ def fit_model(y, v, X, method, test, alpha):
     if test == "knha":
         vb = vb * _knha_scale(fit, k, p)
         ddf = float(k - p)
-        crit = float(stats.t.isf(alpha / 2, ddf))
+        crit = float(_dist.t_isf(alpha / 2, ddf))
     else:
-        ddf, crit = np.nan, float(stats.norm.isf(alpha / 2))
+        ddf, crit = np.nan, float(_dist.norm_isf(alpha / 2))
     qe, qe_p, vt, i2, h2 = _heterogeneity(y, v, X, tau2, method)
     return Model(X, y, v, fit.beta, vb, tau2, fit.w, ddf, crit, qe, qe_p, vt, i2, h2,
                  method, test, alpha)
@@ -313,7 +322,7 @@ def tau2_q_profile(model):
     """
     y, v, X, alpha = model.y, model.v, model.X, model.alpha
     df = model.k - model.p
-    crit_u, crit_l = stats.chi2.isf(alpha / 2, df), stats.chi2.ppf(alpha / 2, df)
+    crit_u, crit_l = _dist.chi2_isf(alpha / 2, df), _dist.chi2_ppf(alpha / 2, df)
     upper_lim = max(100.0, 10 * model.tau2)
     q_min, q_max = generalised_q(0.0, y, v, X), generalised_q(upper_lim, y, v, X)
 
@@ -321,7 +330,7 @@ def tau2_q_profile(model):
         def f(t):
             return generalised_q(t, y, v, X) - target
 
-        return optimize.brentq(f, 0.0, upper_lim, xtol=ROOT_XTOL, maxiter=MAXITER)
+        return _root(f, upper_lim)
 
     if q_max > crit_u:
         return upper_lim, upper_lim

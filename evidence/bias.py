@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import _checks
+from . import _checks, _dist
 from ._fit import z_ratio
 from .errors import ConvergenceError, EvidenceError
 from .pooling import pool
@@ -138,10 +138,10 @@ def egger_test(yi, vi, method="REML", model="rma", predictor="sei", test="z", al
     x = np.sqrt(v) if predictor == "sei" else v
     if model == "lm":
         beta, se, df = _weighted_lm(y, np.column_stack([np.ones_like(x), x]), 1 / v)
-        crit = stats.t.isf(alpha / 2, df)
+        crit = _dist.t_isf(alpha / 2, df)
         t = z_ratio(beta[1], se[1])
         return EggerResult(
-            statistic=t, df=float(df), pvalue=float(2 * stats.t.sf(abs(t), df)),
+            statistic=t, df=float(df), pvalue=float(2 * _dist.t_sf(abs(t), df)),
             limit_estimate=float(beta[0]), limit_ci_low=float(beta[0] - crit * se[0]),
             limit_ci_high=float(beta[0] + crit * se[0]), model=model, predictor=predictor,
             method=None, k=len(y),
@@ -214,7 +214,7 @@ def _kendall_normal_p(tau, x, y):
            - np.sum(ty * (ty - 1) * (2 * ty + 5))) / 18
     var += np.sum(tx * (tx - 1)) * np.sum(ty * (ty - 1)) / (2 * n * (n - 1))
     var += np.sum(tx * (tx - 1) * (tx - 2)) * np.sum(ty * (ty - 1) * (ty - 2)) / (9 * n * (n - 1) * (n - 2))
-    return float(2 * stats.norm.sf(abs(s / np.sqrt(var))))
+    return float(2 * _dist.norm_sf(abs(s / np.sqrt(var))))
 
 
 def rank_test(yi, vi):
@@ -441,8 +441,8 @@ class FailSafeResult:
 
 def _rosenthal(y, v, alpha):
     z_avg = abs(np.sum(y / np.sqrt(v)) / np.sqrt(len(y)))
-    n = max(0.0, len(y) * (z_avg / stats.norm.isf(alpha)) ** 2 - len(y))
-    return n, float(stats.norm.sf(z_avg)), np.nan, np.nan
+    n = max(0.0, len(y) * (z_avg / _dist.norm_isf(alpha)) ** 2 - len(y))
+    return n, float(_dist.norm_sf(z_avg)), np.nan, np.nan
 
 
 def _orwin(y, target):
@@ -459,9 +459,9 @@ def _rosenberg(y, v, alpha):
     w = 1 / v
     mean = np.dot(w, y) / w.sum()
     z = mean / np.sqrt(1 / w.sum())
-    extra_w = (np.dot(w, y) / stats.norm.isf(alpha / 2)) ** 2 - w.sum()
+    extra_w = (np.dot(w, y) / _dist.norm_isf(alpha / 2)) ** 2 - w.sum()
     n = max(0.0, len(y) * extra_w / w.sum())
-    return n, float(2 * stats.norm.sf(abs(z))), float(mean), np.nan
+    return n, float(2 * _dist.norm_sf(abs(z))), float(mean), np.nan
 
 
 def _round_up(n):

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
-from . import _checks
+from . import _checks, _dist
 from .errors import EvidenceError
 
 
@@ -274,7 +274,7 @@ def se_from_ci(low, high, alpha=0.05, log=False):
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise EvidenceError(f"high must be >= low; position {i} has low={lo[i]!r}, high={hi[i]!r}.")
-    out = (hi - lo) / (2 * stats.norm.isf(alpha / 2))
+    out = (hi - lo) / (2 * _dist.norm_isf(alpha / 2))
     return float(out[0]) if np.ndim(low) == 0 else out
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
-from . import _checks
+from . import _checks, _dist
 from ._fit import z_ratio
 from .errors import ConvergenceError, EvidenceError
 from .pooling import pool
@@ -250,8 +250,9 @@ def fit_sigma2(data):
 
 def _test_crit(test, alpha, df):
     """Two-sided critical value and p-value function for a z or t test."""
-    dist = stats.t(df) if test == "t" else stats.norm()
-    return float(dist.isf(alpha / 2)), lambda stat: float(2 * dist.sf(abs(stat)))
+    if test == "t":
+        return float(_dist.t_isf(alpha / 2, df)), lambda stat: float(2 * _dist.t_sf(abs(stat), df))
+    return float(_dist.norm_isf(alpha / 2)), lambda stat: float(2 * _dist.norm_sf(abs(stat)))
 
 
 def _cochran_q(y, v):
@@ -342,7 +343,7 @@ def _multilevel_result(data, sigma2, test, alpha):
         pvalue=pvalue(stat), ci_low=fit.mu - crit * se, ci_high=fit.mu + crit * se,
         pi_low=float(fit.mu - half_pi), pi_high=float(fit.mu + half_pi),
         sigma2=(float(sigma2[0]), float(sigma2[1])), q=q, q_df=k - 1,
-        q_pvalue=float(stats.chi2.sf(q, k - 1)), loglik=fit.loglik,
+        q_pvalue=float(_dist.chi2_sf(q, k - 1)), loglik=fit.loglik,
         method="REML" if data.reml else "ML", test=test, alpha=alpha,
     )
 

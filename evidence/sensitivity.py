@@ -3,9 +3,8 @@ influence diagnostics, as metafor's ``leave1out``, ``cumul`` and ``influence``."
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from . import _checks
+from . import _checks, _dist
 from .errors import EvidenceError
 from .pooling import pool
 
@@ -206,7 +205,7 @@ def _influential(table, k):
     """metafor's rule of thumb for flagging influential studies (NaN never flags)."""
     with np.errstate(invalid="ignore"):
         flag = ((np.abs(table["dffits"]) > 3 * np.sqrt(1 / (k - 1)))
-                | (stats.chi2.cdf(table["cook_d"], 1) > 0.5)
+                | (_dist.chi2_cdf(table["cook_d"], 1) > 0.5)
                 | (table["hat"] > 3 / k)
                 | (np.abs(table["dfbetas"]) > 1))
     return flag.fillna(False).astype(bool)

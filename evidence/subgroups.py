@@ -4,9 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from . import _checks
+from . import _checks, _dist
 from .errors import EvidenceError
 from .pooling import pool
 from .regression import meta_regression
@@ -123,7 +122,7 @@ def _between_q(estimates, se):
     w = 1 / se**2
     q = float(np.dot(w, (estimates - np.dot(w, estimates) / w.sum()) ** 2))
     df = len(estimates) - 1
-    return q, df, float(stats.chi2.sf(q, df))
+    return q, df, float(_dist.chi2_sf(q, df))
 
 
 def _common(y, v, labels, levels, method, test, alpha):

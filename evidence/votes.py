@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import _checks
 from .errors import EvidenceError
@@ -111,7 +110,11 @@ def vote_count(directions, alpha=0.05):
         raise EvidenceError(
             f"vote_count needs at least one 'increase' or 'decrease'; got {dict(counts) or 'no votes'}."
         )
-    test = stats.binomtest(n_inc, n_tested, p=0.5)
+    # imported here: scipy.stats costs ~1 s, and evidence.synthesis (the explorer's evidence
+    # map) imports this module without always counting votes
+    from scipy.stats import binomtest
+
+    test = binomtest(n_inc, n_tested, p=0.5)
     ci = test.proportion_ci(confidence_level=1 - alpha, method="exact")
     return VoteCountResult(
         n_increase=n_inc, n_decrease=n_dec, n_no_change=counts["no_change"],
