@@ -44,3 +44,44 @@ def test_first_command_serves_the_explorer(tmp_path):
             assert health.read() == b"ok"
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and b'<div id="root">' in page.read()
+
+
+# -- the README's example output is real ------------------------------------------------
+
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _run_cli(tmp_path, *args) -> str:
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "readme.db"), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_readme_query_output_is_what_the_command_prints(tmp_path):
+    block = re.search(r"```console\n\$ soc-kb (query [^\n]*)\n(.*?)```", _readme(), re.S)
+    assert block, "README shows a `$ soc-kb query …` example with its output"
+    args = shlex.split(block.group(1))
+    assert _run_cli(tmp_path, *args).rstrip() == block.group(2).rstrip()
+
+
+def test_readme_synthesis_table_is_what_synth_prints(tmp_path):
+    command = "synth --by ecosystem --response soil_respiration --format markdown"
+    readme = _readme()
+    assert f"$ soc-kb {command}" in readme
+    output = _run_cli(tmp_path, *command.split())
+    table = [line for line in output.splitlines() if line.startswith("|")]
+    assert len(table) > 3 and "\n".join(table) in readme
+
+
+def test_readme_claim_report_is_what_claim_prints(tmp_path):
+    match = re.search(r"\$ soc-kb claim (\S+)\n", _readme())
+    assert match, "README shows a `$ soc-kb claim ID` example"
+    output = _run_cli(tmp_path, "claim", match.group(1))
+    quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in output.strip().splitlines())
+    assert quoted.replace("> ### Claim", "> **Claim**", 1) in _readme()
