@@ -95,3 +95,15 @@ def snapshot(kb: KnowledgeBase) -> dict:
     """Everything stored (data tables, mechanisms and the audit), for "nothing written" checks."""
     tables = [*TABLES, "study_mechanisms", "changes"]
     return {t: kb.db.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+
+
+def contradicting_study(claim_id: str, study_id: str = "newstudy2026") -> dict:
+    """A made-up test record (not data): one field experiment contradicting a claim."""
+    return {
+        "sources": [{"key": study_id, "entry_type": "article", "title": "A new warming experiment",
+                     "authors": "Doe, Jane", "year": 2026, "journal": "Test Journal"}],
+        "studies": [{"id": study_id, "source_key": study_id, "study_type": "field_experiment",
+                     "biome": "boreal", "soc_direction": "increase"}],
+        "claim_links": [{"claim_id": claim_id, "study_id": study_id, "relation": "contradicts",
+                         "quote": "A new experiment found the opposite."}],
+    }

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import contradicting_study
 
 from evidence.synthesis import evidence_map, synthesize
 from kb import KnowledgeBase
@@ -33,18 +34,6 @@ def seeded_file(tmp_path_factory):
 def db(seeded_file, tmp_path):
     shutil.copy(seeded_file, tmp_path / "kb.db")
     return tmp_path / "kb.db"
-
-
-def contradicting_study(claim_id: str, study_id: str = "newstudy2026") -> dict:
-    """A made-up test record (not data): one field experiment contradicting a claim."""
-    return {
-        "sources": [{"key": study_id, "entry_type": "article", "title": "A new warming experiment",
-                     "authors": "Doe, Jane", "year": 2026, "journal": "Test Journal"}],
-        "studies": [{"id": study_id, "source_key": study_id, "study_type": "field_experiment",
-                     "biome": "boreal", "soc_direction": "increase"}],
-        "claim_links": [{"claim_id": claim_id, "study_id": study_id, "relation": "contradicts",
-                         "quote": "A new experiment found the opposite."}],
-    }
 
 
 def run(db, *args, ok=True):

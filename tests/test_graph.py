@@ -5,6 +5,7 @@ import shutil
 import networkx as nx
 import pandas as pd
 import pytest
+from conftest import contradicting_study
 
 from kb import KnowledgeBase
 from kb import graph as g
@@ -190,17 +191,6 @@ def test_study_claims_and_top_studies_match_the_links(shipped, G):
         g.study_claims(G, "no-such-study")
     with pytest.raises(NotFoundError):
         g.claim_report(G, "no-such-claim")
-
-
-def contradicting_study(claim_id: str, study_id: str = "newstudy2026") -> dict:
-    return {
-        "sources": [{"key": study_id, "entry_type": "article", "title": "A new warming experiment",
-                     "authors": "Doe, Jane", "year": 2026, "journal": "Test Journal"}],
-        "studies": [{"id": study_id, "source_key": study_id, "study_type": "field_experiment",
-                     "biome": "boreal", "soc_direction": "increase"}],
-        "claim_links": [{"claim_id": claim_id, "study_id": study_id, "relation": "contradicts",
-                         "quote": "A new experiment found the opposite."}],
-    }
 
 
 def test_what_changes_reports_a_contradicting_study_and_writes_nothing(kb):
