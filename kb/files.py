@@ -117,7 +117,7 @@ def read_csv(path: Path, table: str) -> list[dict]:
     rows = []
     for line, row in enumerate(reader, start=2):
         if None in row or any(v is None for v in row.values()):
-            raise FileFormatError(f"{path} line {line}: {_count(row)} values for "
+            raise FileFormatError(f"{path} line {line}: {row_width(row)} values for "
                                   f"{len(reader.fieldnames)} columns; check the commas and quotes")
         rows.append(_csv_record(row))
     return rows
@@ -133,7 +133,8 @@ def _check_header(path: Path, table: str, header) -> None:
                               f"{table}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _count(row: dict) -> int:
+def row_width(row: dict) -> int:
+    """How many values a ``csv.DictReader`` row really had (short rows hold None, long ones a None key)."""
     return len([v for k, v in row.items() if k is not None and v is not None]) + len(row.get(None) or [])
 
 

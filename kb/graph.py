@@ -650,14 +650,15 @@ def synthesis_rows(store, response: str = "soc_stock", **filters) -> pd.DataFram
     they break down. Confounded SRDB contrasts (flag ``confounded: ...``) stay in.
     """
     kinds = evidence_kinds(store)
-    effects = store.effects(response=response, **filters)
-    effects = effects[~effects["quality_flag"].map(is_part_of).astype(bool)]
+    every_effect = store.effects(**filters)  # one read: this response's rows and who has any
+    effects = every_effect[(every_effect["response"] == response)
+                           & ~every_effect["quality_flag"].map(is_part_of).astype(bool)]
     rows = [effects.assign(direction=effects["direction"].where(effects["direction"].notna(), None))]
     column = DIRECTION_COLUMN.get(response)
     if column:
         # a study with effects on any response speaks through them, not through its
         # summary direction (an SRDB site with only Rh effects must not vote on annual Rs)
-        quantified = set(store.effects(**filters)["study_id"])
+        quantified = set(every_effect["study_id"])
         rows.append(_direction_only(store.studies(**filters), column, quantified, response))
     frame = pd.concat([r for r in rows if not r.empty], ignore_index=True) if any(
         not r.empty for r in rows) else effects

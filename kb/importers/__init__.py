@@ -23,6 +23,7 @@ import yaml
 
 from ..batch import PK
 from ..errors import FileFormatError
+from ..files import row_width
 
 #: Record tables an importer fills, in the order they must be added.
 IMPORT_TABLES = ("sources", "studies", "effects")
@@ -98,16 +99,12 @@ def read_csv(path: Path, required=(), encoding: str = "utf-8",
         for row in reader:
             start, end = end + 1, reader.line_num
             if None in row or None in row.values():
-                raise FileFormatError(f"{path.name} line {start}: {_width(row)} values, "
+                raise FileFormatError(f"{path.name} line {start}: {row_width(row)} values, "
                                       f"but the header has {len(header)} columns")
             _check_fields(path, start, row, wrong)
             yield start, row
     except csv.Error as exc:
         raise FileFormatError(f"{path.name} line {reader.line_num}: {exc}") from None
-
-
-def _width(row: dict) -> int:
-    return sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
 
 
 def _check_fields(path: Path, line: int, row: dict, wrong) -> None:
