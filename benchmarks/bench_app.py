@@ -70,7 +70,7 @@ def import_seconds() -> float:
     """What the page's own imports (pandas, scipy, altair, pybtex ...) cost in a fresh interpreter
     that has streamlit loaded, as the bench process has: a fixed cost, not the data's."""
     code = ("import time, streamlit.testing.v1; t = time.perf_counter(); "
-            "import evidence, kb.explorer, kb.charts; print(time.perf_counter() - t)")
+            "import evidence, kb.explorer, kb.explorer.charts; print(time.perf_counter() - t)")
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True).stdout)
 

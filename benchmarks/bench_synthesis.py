@@ -32,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evidence.synthesis import synthesize  # noqa: E402
-from kb import graph  # noqa: E402
+from kb.claims import graph  # noqa: E402
 
 BIOMES = ["arctic", "boreal", "temperate", "subtropical", "tropical", "mediterranean", "alpine", "arid"]
 MECHANISMS = ["microbial_decomposition", "priming", "mineral_protection", "plant_inputs",
@@ -167,7 +167,7 @@ def new_studies(n, tag):
 
 
 def bench_add(repeats):
-    """`soc-kb add` now reports the claims it moves (kb.graph.add_and_report): its cost
+    """`soc-kb add` now reports the claims it moves (kb.claims.graph.add_and_report): its cost
     against the plain add_records it wraps, on a copy of the shipped base, same run."""
     from kb import KnowledgeBase
 

@@ -18,6 +18,7 @@ from .effect_sizes import (
     standardized_mean_difference,
     vi_from_ci,
 )
+from ._checks import METHODS
 from .errors import ConvergenceError, EvidenceError
 from .pooling import PoolResult, pool
 from .regression import MetaRegressionResult, meta_regression
@@ -45,7 +46,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "ConvergenceError", "EffectSizes", "EvidenceError", "MetaRegressionResult", "PoolResult",
+    "METHODS", "ConvergenceError", "EffectSizes", "EvidenceError", "MetaRegressionResult", "PoolResult",
     "SubgroupResult", "lnrr_from_percent_change", "log_response_ratio", "mean_difference",
     "meta_regression", "percent_change_from_lnrr", "pool", "sd_from_se", "se_from_ci",
     "standardized_mean_difference", "subgroups", "vi_from_ci", *_EXPORTS,

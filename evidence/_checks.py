@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import EvidenceError
 
-METHODS = ("FE", "DL", "REML", "ML", "PM", "HS", "SJ", "HE", "EB")
+METHODS = ("REML", "DL", "ML", "PM", "HS", "SJ", "HE", "EB", "FE")  # the default first
 TESTS = ("z", "knha")
 
 

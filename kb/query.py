@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from sqlite_utils.db import Database
 
 from .errors import KBError
+from .vocab import FACET_VOCABULARY
 
 Range = tuple[float | None, float | None]
 
@@ -40,10 +41,8 @@ class StudyFilter:
 
 FILTER_NAMES = tuple(f.name for f in fields(StudyFilter))
 
-_VOCAB = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
-          "depth_class": "depth_classes", "direction": "directions",
-          "respiration_direction": "directions", "study_type": "study_types",
-          "response": "responses"}
+#: filter -> vocabulary its values are checked against
+_VOCAB = {name: FACET_VOCABULARY[name] for name in FILTER_NAMES if name in FACET_VOCABULARY}
 
 
 def as_list(value) -> list | None:

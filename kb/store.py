@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import numbers
 import os
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,9 +23,11 @@ from .batch import PK, Batch, check_term, prepare
 from .bib import format_reference, read_bib_file
 from .errors import DependencyError, KBError, NotFoundError, RecordError
 from .query import StudyFilter, Where, as_list, study_conditions
-from .records import TABLES, validate
+from .records import PART_OF, TABLES, validate
 
 BUSY_TIMEOUT_MS = 60_000
+DEFAULT_DB = "soc-kb.db"  # the database of the CLI and the explorer when none is named
+DB_ENV = "SOC_KB_DB"  # the environment variable that names it
 
 #: table -> (dependent table, its column pointing here)
 DEPENDENTS = {
@@ -45,6 +48,8 @@ INTEGER_COLUMNS = {
     "changes": {"id"},
 }
 
+_FROM_STUDIES = " FROM studies s LEFT JOIN sources src ON src.key = s.source_key"
+
 _STUDY_COLUMNS = """s.*, src.first_author AS first_author, src.year AS year,
   src.title AS source_title, src.doi AS doi,
   (SELECT group_concat(mechanism, ';') FROM study_mechanisms m WHERE m.study_id = s.id) AS mechanisms"""
@@ -58,7 +63,7 @@ class KnowledgeBase:
     empty one. ``":memory:"`` gives a private in-memory base.
     """
 
-    def __init__(self, path: str | os.PathLike = "soc-kb.db", *, seed: bool = True,
+    def __init__(self, path: str | os.PathLike = DEFAULT_DB, *, seed: bool = True,
                  curator: str | None = None):
         self.path = str(path)
         self.curator = curator
@@ -107,6 +112,18 @@ class KnowledgeBase:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextmanager
+    def trial(self):
+        """Writes made inside are rolled back at the end, whatever happens (a savepoint):
+        for asking what a batch *would* change."""
+        conn = self.db.conn
+        conn.execute("SAVEPOINT soc_kb_trial")
+        try:
+            yield self
+        finally:
+            conn.execute("ROLLBACK TO soc_kb_trial")
+            conn.execute("RELEASE soc_kb_trial")
 
     def counts(self) -> dict[str, int]:
         """How many records each table holds."""
@@ -413,6 +430,73 @@ class KnowledgeBase:
         sql = f"SELECT c.*, {counts} FROM claims c{where.sql()} ORDER BY c.rowid{_limit(limit)}"
         return self._frame(sql, where.params, "claims")
 
+    # -- narrow reads (the explorer's first render at 10^5 studies cannot afford full rows) -
+
+    def count_studies(self, **filters) -> int:
+        """How many studies the filters select (``len(self.studies(**filters))``, cheaply)."""
+        where = study_conditions(self, _filter(filters))
+        return self.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}", where.params).fetchone()[0]
+
+    def site_points(self, limit: int, **filters) -> tuple[pd.DataFrame, int]:
+        """The first ``limit`` located studies the filters select (id, lat, lon, biome,
+        site) and how many located studies there are in all."""
+        where = study_conditions(self, _filter(filters))
+        where.add("s.lat IS NOT NULL AND s.lon IS NOT NULL")
+        n = self.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}", where.params).fetchone()[0]
+        sql = (f"SELECT s.id, s.lat, s.lon, s.biome, s.site{_FROM_STUDIES}{where.sql()} "
+               f"ORDER BY s.id{_limit(limit)}")
+        return self._frame(sql, where.params, "site_points"), n
+
+    def effect_columns(self, columns: list[str], response=None, **filters) -> pd.DataFrame:
+        """Only ``columns`` of the effects ``self.effects(response=..., **filters)`` returns
+        (same rows, same order); the columns must be the effects table's own."""
+        unknown = [c for c in columns if c not in schema.COLUMNS["effects"]]
+        if unknown:
+            raise KBError(f"unknown effect column '{unknown[0]}'; expected effects table columns")
+        flt = _filter(filters | ({"response": response} if response else {}))
+        where = study_conditions(self, flt, warming_column="coalesce(e.warming_c, s.warming_c)")
+        if response:
+            where.any_of("e.response", as_list(response))
+        sql = (f"SELECT {', '.join(f'e.{c}' for c in columns)} FROM effects e "
+               f"JOIN studies s ON s.id = e.study_id LEFT JOIN sources src ON src.key = s.source_key"
+               f"{where.sql()} ORDER BY e.study_id, e.id")
+        return self._frame(sql, where.params, "effects_query")
+
+    def response_counts(self) -> dict[str, tuple[int, int]]:
+        """Response -> (effects a pooled lnRR can use, all effects), most poolable first.
+
+        Poolable: a log response ratio (``ROM``) with a positive finite variance that is not
+        a breakdown (``part of ...``) of another effect — what the explorer's pooled effect
+        uses, so the default response is one with evidence to pool.
+        """
+        sql = ("SELECT response, sum(CASE WHEN measure = 'ROM' AND yi IS NOT NULL AND vi > 0 "
+               "AND vi < 1e308 AND substr(coalesce(quality_flag, ''), 1, ?) != ? THEN 1 ELSE 0 END) "
+               "AS pooled, count(*) AS n "
+               "FROM effects GROUP BY response ORDER BY pooled DESC, n DESC, response")
+        rows = self.db.execute(sql, [len(PART_OF), PART_OF]).fetchall()
+        return {response: (int(pooled), int(n)) for response, pooled, n in rows}
+
+    def study_ids(self, contains: str | None = None, first: str | None = None,
+                  limit: int | None = None) -> list[str]:
+        """Study ids containing ``contains`` (any case), in order, with ``first`` (when it
+        exists) at the top; at most ``limit``."""
+        sql = ("SELECT id FROM studies WHERE instr(lower(id), lower(?)) > 0 OR id = ? "
+               f"ORDER BY id = ? DESC, id{_limit(limit)}")
+        return [row[0] for row in self.db.execute(sql, [contains or "", first, first])]
+
+    def table_rows(self, table: str) -> list[dict]:
+        """Every stored row of a record table, in insertion order, as plain dicts."""
+        if table not in PK:
+            raise KBError(f"unknown table '{table}'; expected one of {', '.join(PK)}")
+        columns = list(schema.COLUMNS[table])
+        cursor = self.db.execute(f'SELECT {", ".join(columns)} FROM "{table}" ORDER BY rowid')
+        return [dict(zip(columns, row, strict=True)) for row in cursor]
+
+    def mechanism_pairs(self) -> list[tuple[str, str]]:
+        """Every (study id, mechanism) pair, by study then mechanism."""
+        return list(self.db.execute(
+            "SELECT study_id, mechanism FROM study_mechanisms ORDER BY study_id, mechanism"))
+
     def links(self, claim_id=None, study_id=None, relation=None) -> pd.DataFrame:
         """Claim links (evidence and claim-to-claim relations)."""
         where = Where()
@@ -521,7 +605,13 @@ def _with_mechanism_lists(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _limit(limit: int | None) -> str:
-    return f" LIMIT {int(limit)}" if limit else ""
+    """`` LIMIT n`` for a positive whole ``limit``; None means every row."""
+    if limit is None:
+        return ""
+    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
+        raise KBError(f"limit: {str(limit)[:40]!r} is not a positive number of rows; "
+                      "give 1 or more, or no limit for every row")
+    return f" LIMIT {int(limit)}"
 
 
 def _json(record: dict | None) -> str | None:

@@ -218,6 +218,20 @@ FIELD_VOCABULARY: dict[tuple[str, str], str] = {
     ("claim_links", "relation"): "link_relations",
 }
 
+#: Which vocabulary lists the values of each facet (a study filter, a synthesis grouping or
+#: an evidence-map axis): the one map behind filters, groupings and their pickers.
+FACET_VOCABULARY: dict[str, str] = {
+    "biome": "biomes",
+    "ecosystem": "ecosystems",
+    "mechanism": "mechanisms",
+    "depth_class": "depth_classes",
+    "study_type": "study_types",
+    "direction": "directions",
+    "soc_direction": "directions",
+    "respiration_direction": "directions",
+    "response": "responses",
+}
+
 WARMING_MEDIA = ("air", "soil", "air_and_soil")
 
 

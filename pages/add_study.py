@@ -5,7 +5,7 @@ import tempfile
 import streamlit as st
 
 from kb import KBError, RecordError, explorer
-from kb.graph import add_and_report
+from kb.claims.graph import add_and_report
 from pages._common import compute, fetch, options, writing
 
 st.title("Add study")

@@ -7,10 +7,6 @@ from pages._common import compute
 
 st.title("Claims")
 
-if explorer.graph_module() is None:
-    st.info("Balance, certainty and the evidence graph are not available yet (they need kb.graph).")
-    st.stop()
-
 path = explorer.db_path()
 claims = compute(path, "kb.explorer.claims_overview")
 if claims.empty:

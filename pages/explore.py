@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from kb import KBError, charts, explorer
+from kb import KBError, explorer
+from kb.explorer import charts
 from pages._common import compute, fetch, options
 
 WARMING, YEARS, DEPTHS = (0.0, 10.0), (1960, 2030), (0, 300)
@@ -12,8 +13,8 @@ st.title("SOC × warming evidence")
 with st.sidebar:
     st.header("Filters")
     chosen = {}
-    for facet, vocabulary in explorer.FACETS.items():
-        names, show = options(vocabulary)
+    for facet in explorer.FILTER_FACETS:
+        names, show = options(explorer.FACET_VOCABULARY[facet])
         chosen[facet] = st.multiselect(facet.replace("_", " ").capitalize(), names,
                                        format_func=show, key=facet)
     depth = st.slider("Depth sampled (cm)", *DEPTHS, DEPTHS, step=10, key="depth_range")
@@ -28,17 +29,17 @@ filters = explorer.clean_filters(chosen)
 path = explorer.db_path()
 responses, show_response = options("responses")
 top = st.columns([2, 1, 1])
-default = responses.index(explorer.main_response(compute(path, "kb.explorer.response_counts"), responses))
+default = responses.index(explorer.main_response(fetch("response_counts"), responses))
 response = top[1].selectbox("Pooled response", responses, index=default, format_func=show_response,
                             key="response")
 method = top[2].selectbox("τ² estimator", explorer.METHODS, key="method")
 
 SHOWN, MAP_POINTS = 1000, 5000
 try:
-    n_studies = compute(path, "kb.explorer.count_studies", **filters)
+    n_studies = fetch("count_studies", **filters)
     studies = fetch("studies", limit=SHOWN, **filters)
     effects = compute(path, "kb.explorer.effects_to_pool", response=response, **filters)
-    sites, n_located = compute(path, "kb.explorer.site_points", limit=MAP_POINTS, **filters)
+    sites, n_located = fetch("site_points", limit=MAP_POINTS, **filters)
 except KBError as exc:
     st.error(explorer.plain(str(exc)))
     st.stop()

@@ -11,8 +11,7 @@ SHOWN = 1000
 wanted = st.query_params.get("id")
 find = st.text_input("Find a study (part of its id)", key="study_find")
 # the study in the URL heads the list, unless the user is looking for another one
-ids = compute(explorer.db_path(), "kb.explorer.study_ids", contains=find,
-              first=None if find else wanted, limit=SHOWN)
+ids = fetch("study_ids", contains=find, first=None if find else wanted, limit=SHOWN)
 if not ids:
     st.info(f"No study id contains '{explorer.plain(find)}'." if find else
             "The knowledge base has no studies yet; add one on the Add study page.")

@@ -3,20 +3,18 @@
 import streamlit as st
 
 import evidence
-from kb import charts, explorer
-from pages._common import compute, options
+from evidence import synthesis
+from kb import explorer
+from kb.explorer import charts
+from kb.render import render_table
+from pages._common import compute, fetch, options
 
 st.title("Synthesis")
-
-synthesis = explorer.synthesis_module()
-if synthesis is None or explorer.graph_module() is None:
-    st.info("Synthesis tables are not available yet (they need evidence.synthesis and kb.graph).")
-    st.stop()
 
 cols = st.columns([2, 1, 1])
 by = cols[0].multiselect("Group by", explorer.GROUPINGS, default=["biome"], key="by")
 responses, show_response = options("responses")
-default = responses.index(explorer.main_response(compute(explorer.db_path(), "kb.explorer.response_counts"),
+default = responses.index(explorer.main_response(fetch("response_counts"),
                                                  responses))
 response = cols[1].selectbox("Response", responses, index=default, format_func=show_response,
                              key="syn_response")
@@ -52,7 +50,7 @@ st.caption("Estimates are lnRR (warmed vs control) with 95 % CI and prediction i
 down = st.columns(3)
 for col, (fmt, ext, mime) in zip(down, [("csv", "csv", "text/csv"), ("markdown", "md", "text/markdown"),
                                         ("latex", "tex", "application/x-tex")], strict=True):
-    col.download_button(f"Download {fmt}", explorer.table_text(table, fmt), key=f"down_{fmt}",
+    col.download_button(f"Download {fmt}", render_table(table, fmt, rounding=3), key=f"down_{fmt}",
                         file_name=f"synthesis-{response}.{ext}", mime=mime)
 
 st.subheader("One group in detail")

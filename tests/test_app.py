@@ -160,7 +160,7 @@ def test_main_response_counts_effects_a_pooled_effect_can_use(tmp_path, spec, ex
         kb.add_records({"sources": [{"key": "s1", "title": "T", "year": 2020}],
                         "studies": [{"id": "a", "source_key": "s1", "soc_direction": "not_reported"}],
                         "effects": _effects(spec)})
-        assert explorer.main_response(explorer.response_counts(kb), []) == expected
+        assert explorer.main_response(kb.response_counts(), []) == expected
 
 
 def test_filters_change_the_pooled_effect(app_db):
@@ -191,8 +191,8 @@ def test_explore_reads_select_what_the_store_selects(built_db, name, value):
     with KnowledgeBase(built_db) as kb:
         for filters in ({}, {name: value}):
             studies = kb.studies(**filters)
-            assert explorer.count_studies(kb, **filters) == len(studies)
-            sites, n = explorer.site_points(kb, limit=5, **filters)
+            assert kb.count_studies(**filters) == len(studies)
+            sites, n = kb.site_points(limit=5, **filters)
             located = studies.dropna(subset=["lat", "lon"])
             assert n == len(located) and list(sites["id"]) == list(located["id"][:5])
             for response in ("soc_stock", "soil_respiration"):
@@ -200,7 +200,7 @@ def test_explore_reads_select_what_the_store_selects(built_db, name, value):
                 narrow = explorer.effects_to_pool(kb, response, **filters)
                 assert list(narrow["id"]) == list(full["id"])
                 assert narrow["yi"].equals(full["yi"].astype(float))
-        assert 0 < explorer.count_studies(kb, **{name: value}) < explorer.count_studies(kb)
+        assert 0 < kb.count_studies(**{name: value}) < kb.count_studies()
 
 
 @pytest.mark.parametrize("key,value", [("depth_range", (40, 300)), ("year", (2012, 2015)),

@@ -4,7 +4,6 @@ import io
 import json
 import shutil
 
-import click
 import networkx as nx
 import pandas as pd
 import pytest
@@ -14,13 +13,12 @@ from conftest import contradicting_study
 
 from evidence.synthesis import evidence_map, synthesize
 from kb import KnowledgeBase
-from kb import graph as g
+from kb.claims import graph as g
 from kb.cli import cli
-from kb.commands_synth import COMMANDS
+from kb.cli.synth import claim, claims, synth
 
-# a copy of the group with our commands, so the lead's ``cli`` is not changed for other tests
-soc_kb = click.Group(name="soc-kb", callback=cli.callback, params=cli.params,
-                     commands={**cli.commands, **{c.name: c for c in COMMANDS}})
+COMMANDS = (synth, claims, claim)
+
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +35,7 @@ def db(seeded_file, tmp_path):
 
 
 def run(db, *args, ok=True):
-    result = CliRunner().invoke(soc_kb, ["--db", str(db), *args])
+    result = CliRunner().invoke(cli, ["--db", str(db), *args])
     assert (result.exit_code == 0) == ok, result.output
     return result.stdout if ok else result.output  # stdout alone: data formats stay parseable
 
@@ -45,7 +43,7 @@ def run(db, *args, ok=True):
 def test_every_command_has_help():
     for command in COMMANDS:
         assert command.help, f"{command.name} is missing its help"
-        assert "Usage" in CliRunner().invoke(soc_kb, [command.name, "--help"]).output
+        assert "Usage" in CliRunner().invoke(cli, [command.name, "--help"]).output
 
 
 @pytest.mark.parametrize("by,response", [("biome", "soil_respiration"),
@@ -75,7 +73,7 @@ def test_synth_shows_the_variance_assumptions_under_the_numbers(db):
             line = next(x for x in out.splitlines() if x.endswith(note))
             bullet = "- " if fmt == "markdown" else ""
             assert line.startswith(f"{bullet}Note: {k} effects pooled with an assumed variance")
-    result = CliRunner().invoke(soc_kb, ["--db", str(db), "synth", "--by", "ecosystem",
+    result = CliRunner().invoke(cli, ["--db", str(db), "synth", "--by", "ecosystem",
                                          "--response", "soil_respiration", "--format", "csv"])
     assert "Note" not in result.stdout and poolable["variance_note"].iloc[0] in result.stderr
     assert pd.read_csv(io.StringIO(result.stdout))["k"].sum() == len(poolable)

@@ -1,4 +1,4 @@
-"""The claim–evidence graph (kb/graph.py) on the shipped knowledge base."""
+"""The claim–evidence graph (kb/claims/graph.py) on the shipped knowledge base."""
 
 import shutil
 
@@ -8,7 +8,7 @@ import pytest
 from conftest import contradicting_study
 
 from kb import KnowledgeBase
-from kb import graph as g
+from kb.claims import graph as g
 from kb.errors import NotFoundError, RecordError
 
 #: the review's known tensions (claim ids are stable, see kb/seed/README.md)

@@ -188,7 +188,7 @@ def _in_group(frame, by, row):
 @pytest.mark.parametrize("response", ["soil_respiration", "soil_respiration_rate"])
 @pytest.mark.parametrize("by", [["ecosystem"], ["biome", "warming_bin"]])
 def test_shipped_rows_equal_pool_on_the_stores_effects(shipped, response, by):
-    from kb.graph import synthesis_rows
+    from kb.claims.graph import synthesis_rows
 
     table = synthesize(synthesis_rows(shipped, response=response), by)
     effects = shipped.effects(response=response)
@@ -221,7 +221,7 @@ def test_shipped_rows_equal_pool_on_the_stores_effects(shipped, response, by):
 def test_shipped_rate_synthesis_pools_season_effects_only(shipped):
     """soil_respiration_rate: only the COSORE season effects have a variance; their months
     (the same chambers again) must not be pooled beside them."""
-    from kb.graph import synthesis_rows
+    from kb.claims.graph import synthesis_rows
 
     stored = shipped.effects(response="soil_respiration_rate")
     with_variance = stored[stored["vi"].astype(float) > 0]
@@ -247,7 +247,7 @@ def test_variance_notes_count_noted_effects_per_group_and_pooling():
 @pytest.mark.parametrize("response,other", [("soil_respiration", "soil_respiration_rate"),
                                             ("soil_respiration_rate", "soil_respiration")])
 def test_effects_on_another_response_do_not_vote(shipped, response, other):
-    from kb.graph import synthesis_rows
+    from kb.claims.graph import synthesis_rows
 
     rows = synthesis_rows(shipped, response=response)
     on_response = set(shipped.effects(response=response)["study_id"])

@@ -163,3 +163,15 @@ def add_new(kb, records: dict[str, list[dict]], progress=None) -> tuple[dict[str
     if not any(fresh.values()):
         return {}, present
     return kb.add_records(fresh, progress=progress), present
+
+
+def seed_doi_owner() -> Callable[[str], str | None]:
+    """DOI -> key of the shipped ``references.bib``: a seed file must load on top of it,
+    so an importer writing one reuses those sources instead of adding them again."""
+    from importlib.resources import as_file, files
+
+    from ..bib import read_bib_file
+
+    with as_file(files("kb") / "seed" / "references.bib") as path:
+        owners = {r["doi"].lower(): r["key"] for r in read_bib_file(path) if r.get("doi")}
+    return lambda doi: owners.get(doi.lower())

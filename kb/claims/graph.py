@@ -25,8 +25,9 @@ import pandas as pd
 
 from evidence.certainty import Certainty, grade_certainty
 
-from .errors import KBError, NotFoundError
-from .records import is_part_of
+from ..errors import KBError, NotFoundError
+from ..records import is_part_of
+from . import GRAPH_FORMATS
 
 EVIDENCE_RELATIONS = ("supports", "contradicts", "qualifies")
 STUDY_ATTRIBUTES = ("study_type", "evidence_kind", "biome", "ecosystem", "site", "depth_class",
@@ -37,7 +38,6 @@ CLAIM_ATTRIBUTES = ("text", "section", "source_key", "scope_biome", "scope_ecosy
                     "scope_mechanism", "scope_depth_class", "quote")
 SCOPE_FROM_CLAIM = {"biome": "scope_biome", "ecosystem": "scope_ecosystem",
                     "depth_class": "scope_depth_class", "mechanism": "scope_mechanism"}
-GRAPH_FORMATS = ("graphml", "json-graph", "dot")
 
 
 # -- building ------------------------------------------------------------------------------
@@ -477,17 +477,11 @@ def what_changes(store, records: dict[str, list[dict]]) -> ImpactReport:
     Nothing is written. Raises the store's :class:`~kb.errors.RecordError` for a bad batch.
     """
     G = build_graph(store)
-    conn = store.db.conn
-    conn.execute("SAVEPOINT soc_kb_what_changes")
-    try:
+    with store.trial():
         store.add_records(copy.deepcopy(records))
         H = build_graph(store)
-        ids = affected_claims(G, records) | affected_claims(H, records)
-        before, after = claim_states(G, ids), claim_states(H, ids)
-    finally:
-        conn.execute("ROLLBACK TO soc_kb_what_changes")
-        conn.execute("RELEASE soc_kb_what_changes")
-    return impact(before, after, records)
+    ids = affected_claims(G, records) | affected_claims(H, records)
+    return impact(claim_states(G, ids), claim_states(H, ids), records)
 
 
 def add_and_report(store, records: dict[str, list[dict]], **options) -> tuple[dict, ImpactReport]:

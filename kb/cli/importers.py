@@ -1,7 +1,7 @@
-"""The click commands ``soc-kb import-srdb`` and ``soc-kb import-cosore`` (thin: read, add, print).
+"""``soc-kb import-srdb`` and ``soc-kb import-cosore`` (thin: read, add, print).
 
-Registered in :mod:`kb.cli` with ``cli.add_command``. Both take the raw-data folder; with
-``--write-seed PATH`` they write the reviewable seed file instead of touching a database.
+Both take the raw-data folder; with ``--write-seed PATH`` they write the reviewable seed
+file instead of touching a database. The importing itself is :mod:`kb.importers`.
 """
 
 from __future__ import annotations
@@ -11,23 +11,14 @@ import importlib
 import click
 
 from ..errors import KBError
-from . import Imported, add_new, write_seed
+from ..importers import Imported, add_new, seed_doi_owner, write_seed
+from ..store import KnowledgeBase
+from .common import progress
 
 
 def _echo_summary(result: Imported) -> None:
     for label, count in result.summary:
         click.echo(f"{label}: {count}")
-
-
-def _seed_doi_owner():
-    """DOIs of the shipped references.bib: a seed file must load on top of it."""
-    from importlib.resources import as_file, files
-
-    from ..bib import read_bib_file
-
-    with as_file(files("kb") / "seed" / "references.bib") as path:
-        owners = {r["doi"].lower(): r["key"] for r in read_bib_file(path) if r.get("doi")}
-    return lambda doi: owners.get(doi.lower())
 
 
 def _run(ctx, module: str, directory: str, seed_path: str | None) -> None:
@@ -43,12 +34,9 @@ def _run(ctx, module: str, directory: str, seed_path: str | None) -> None:
 
 def _import(ctx, module, directory: str, seed_path: str | None) -> None:
     """Read the raw files; then write the seed, or add the new records in one transaction."""
-    from ..cli import _progress
-    from ..store import KnowledgeBase
-
     raw = module.read(directory)  # all reading and checking first: a bad file opens no database
     if seed_path:
-        result = module.build(raw, _seed_doi_owner())
+        result = module.build(raw, seed_doi_owner())
         _echo_summary(result)
         write_seed(result.records, seed_path, module.SEED_HEADER)
         click.echo(f"wrote {seed_path}")
@@ -57,7 +45,7 @@ def _import(ctx, module, directory: str, seed_path: str | None) -> None:
         result = module.build(raw, kb.source_with_doi)
         _echo_summary(result)
         total = sum(len(rows) for rows in result.records.values())
-        with _progress(total, "adding records") as bar:
+        with progress(total, "adding records") as bar:
             added, present = add_new(kb, result.records, progress=bar)
     if not added:
         click.echo(f"nothing new: all {present} records are already in {ctx.obj['db']}")

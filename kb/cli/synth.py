@@ -1,30 +1,28 @@
-"""CLI commands for synthesis tables and the claim–evidence graph: ``synth``, ``claims`` and
-``claim`` (thin: parse, call :mod:`kb.graph` / :mod:`evidence`, print). The graph exports
-are formats of ``soc-kb export`` (graphml, json-graph, dot)."""
+"""Commands for synthesis tables and the claim–evidence graph: ``synth``, ``claims`` and
+``claim`` (thin: parse, call :mod:`kb.claims.graph` / :mod:`evidence`, print). The graph
+exports are formats of ``soc-kb export`` (graphml, json-graph, dot)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 import pandas as pd
 
-from evidence._checks import METHODS
-from evidence.errors import EvidenceError
+from evidence import METHODS, EvidenceError
 from evidence.synthesis import evidence_map, synthesize, variance_notes
 
-from . import graph
-from .cli import _fail_cleanly, _filter_options, _open, _parsed_filters, render
-from .errors import KBError
+from ..claims import graph
+from ..errors import KBError
+from ..render import render_table
+from ..vocab import FACET_VOCABULARY
+from .common import emit, fail_cleanly, filter_options, open_kb, parsed_filters
 
 #: --by names -> synthesis column
 FACETS = {"biome": "biome", "ecosystem": "ecosystem", "mechanism": "mechanism",
           "depth_class": "depth_class", "depth-class": "depth_class", "warming": "warming_bin",
           "warming_bin": "warming_bin", "study_type": "study_type", "study-type": "study_type",
           "evidence_kind": "evidence_kind"}
-VOCABULARY_OF = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
-                 "depth_class": "depth_classes", "study_type": "study_types"}
 TABLE_FORMATS = ["table", "csv", "markdown", "latex", "html", "json"]
 ROUNDING = {"estimate": 4, "ci_low": 4, "ci_high": 4, "pi_low": 4, "pi_high": 4, "tau2": 4,
             "percent_change": 1, "percent_change_low": 1, "percent_change_high": 1, "i2": 1}
@@ -40,7 +38,7 @@ def _facets(by: str) -> list[str]:
 
 
 @click.command()
-@_filter_options
+@filter_options
 @click.option("--by", default="biome", show_default=True,
               help="One or two facets, comma-separated: biome, ecosystem, mechanism, "
                    "depth_class, warming (bins <1, 1–2, 2–4, ≥4 °C), study_type, evidence_kind.")
@@ -53,7 +51,7 @@ def _facets(by: str) -> list[str]:
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def synth(ctx, by, method, test, as_map, fmt, output, **filters):
     """Synthesis table: pooled effect, heterogeneity, votes and certainty per group.
 
@@ -61,16 +59,17 @@ def synth(ctx, by, method, test, as_map, fmt, output, **filters):
     but with a stated direction count in the vote columns.
     """
     facets = _facets(by)
-    filters = _parsed_filters(filters)
+    filters = parsed_filters(filters)
     response = filters.pop("response", None)
-    with _open(ctx) as kb:
+    with open_kb(ctx) as kb:
         if as_map and response is None:  # where evidence is missing: every study counts
             rows = kb.studies(**filters).rename(columns={"id": "study_id"})
         else:
             rows = graph.synthesis_rows(kb, response=response or "soc_stock", **filters)
-        vocabularies = {f: kb.vocabulary_names(VOCABULARY_OF[f]) for f in facets if f in VOCABULARY_OF}
+        vocabularies = {f: kb.vocabulary_names(FACET_VOCABULARY[f]) for f in facets
+                        if f in FACET_VOCABULARY}
     if as_map:
-        _emit(_format(_map(rows, facets, vocabularies), fmt), output)
+        emit(_format(_map(rows, facets, vocabularies), fmt), output)
         return
     text = _format(_synthesis(rows, facets, method, test), fmt)
     notes = _notes_lines(variance_notes(rows, facets))
@@ -78,7 +77,7 @@ def synth(ctx, by, method, test, as_map, fmt, output, **filters):
         click.echo("\n".join(notes), err=True)
     elif notes:
         text += _notes_block(notes, fmt)
-    _emit(text, output)
+    emit(text, output)
 
 
 def _synthesis(rows: pd.DataFrame, facets: list[str], method: str, test: str) -> pd.DataFrame:
@@ -126,32 +125,7 @@ def _notes_block(lines: list[str], fmt: str) -> str:
 
 
 def _format(frame: pd.DataFrame, fmt: str) -> str:
-    if fmt in ("csv", "json"):
-        return render(frame, fmt, list(frame.columns))
-    shown = _rounded(frame)
-    if fmt == "latex":
-        return shown.to_latex(index=False, na_rep="", float_format="%g")
-    if fmt == "html":
-        return shown.to_html(index=False, na_rep="", border=0) + "\n"
-    if fmt == "markdown":
-        shown = shown.astype(object).where(shown.notna(), "")
-    return render(shown, fmt, list(shown.columns))
-
-
-def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
-    shown = frame.round({k: v for k, v in ROUNDING.items() if k in frame})
-    for column in ("q_pvalue", "sign_test_pvalue"):
-        if column in shown:
-            shown[column] = shown[column].map(lambda p: None if pd.isna(p) else float(f"{p:.3g}"))
-    return shown
-
-
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+    return render_table(frame, fmt, rounding=ROUNDING, pvalues=("q_pvalue", "sign_test_pvalue"))
 
 
 CLAIM_COLUMNS = ["id", "n_supports", "n_contradicts", "n_qualifies", "certainty", "leaning",
@@ -168,18 +142,18 @@ CLAIM_COLUMNS = ["id", "n_supports", "n_contradicts", "n_qualifies", "certainty"
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True)
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def claims(ctx, contested, weak, study_id, top_studies, fmt):
     """List claims with their balance of evidence, certainty and which way it leans."""
     if sum(map(bool, (contested, weak, study_id, top_studies is not None))) > 1:
         raise KBError("choose one of --contested, --weak, --study and --top-studies")
     if top_studies is not None and top_studies < 1:
         raise KBError(f"--top-studies: {top_studies} is not a positive number of studies")
-    with _open(ctx) as kb:
+    with open_kb(ctx) as kb:
         G = graph.build_graph(kb)
     frame = (graph.top_studies(G, top_studies) if top_studies
              else _claims_frame(G, contested, weak, study_id))
-    click.echo(render(frame, fmt, list(frame.columns)), nl=False)
+    click.echo(render_table(frame, fmt), nl=False)
 
 
 def _claims_frame(G, contested: bool, weak: bool, study_id: str | None) -> pd.DataFrame:
@@ -199,15 +173,13 @@ def _claims_frame(G, contested: bool, weak: bool, study_id: str | None) -> pd.Da
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
               show_default=True)
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def claim(ctx, claim_id, fmt):
     """One claim: its evidence, balance, contest, certainty and the reasons for it."""
-    with _open(ctx) as kb:
+    with open_kb(ctx) as kb:
         report = graph.claim_report(kb, claim_id)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1, default=str))
     else:
         click.echo(report.to_markdown())
 
-
-COMMANDS = (synth, claims, claim)

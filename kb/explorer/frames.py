@@ -1,16 +1,13 @@
 """Data shaping for the Streamlit explorer: frames the pages show and plot.
 
-No Streamlit here (the pages cache and draw); no statistics beyond what :mod:`evidence`
-computes, except the per-study confidence intervals that a forest or funnel plot draws.
-Reads go through :class:`~kb.KnowledgeBase`, except the few narrow ones under "Explore
-reads", which select only the columns the Explore page needs with the store's own filter
-conditions (:func:`kb.query.study_conditions`): the store's full-row frames cost ~2 s each
-at 10⁵ studies, which alone would break the 3 s first-render target.
+No Streamlit and no SQL here (the pages cache and draw; every read is a
+:class:`~kb.KnowledgeBase` method, the narrow ones included); no statistics beyond what
+:mod:`evidence` computes, except the per-study confidence intervals that a forest or
+funnel plot draws.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -20,21 +17,20 @@ import numpy as np
 import pandas as pd
 
 import evidence
+from evidence import METHODS  # noqa: F401  (the pages' estimator picker)
 
-from .query import StudyFilter, study_conditions
-from .records import PART_OF, is_part_of
-from .store import KnowledgeBase
+from ..records import is_part_of
+from ..store import DB_ENV, DEFAULT_DB, KnowledgeBase
+from ..vocab import FACET_VOCABULARY  # noqa: F401  (the pages' pickers)
 
-#: sidebar filter -> vocabulary table that lists its values
-FACETS = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
-          "depth_class": "depth_classes", "direction": "directions", "study_type": "study_types"}
-METHODS = ("REML", "DL", "ML", "PM", "HS", "SJ", "HE", "EB", "FE")
+#: the sidebar's vocabulary filters, in order
+FILTER_FACETS = ("biome", "ecosystem", "mechanism", "depth_class", "direction", "study_type")
 Z95 = NormalDist().inv_cdf(0.975)  # per-study CI bounds for plots; the stdlib quantile is enough
 
 
 def db_path() -> str:
     """The database the app opens: ``SOC_KB_DB``, else ``soc-kb.db`` here (as the CLI)."""
-    return os.environ.get("SOC_KB_DB") or "soc-kb.db"
+    return os.environ.get(DB_ENV) or DEFAULT_DB
 
 
 def file_version(path) -> tuple:
@@ -69,26 +65,7 @@ def open_range(chosen: tuple, full: tuple) -> tuple | None:
     return (None if low == full[0] else low, None if high == full[1] else high)
 
 
-# -- Explore reads (narrow: only the columns the page needs) ------------------------------
-
-_FROM_STUDIES = " FROM studies s LEFT JOIN sources src ON src.key = s.source_key"
-
-
-def count_studies(kb: KnowledgeBase, **filters) -> int:
-    """How many studies the filters select (as ``len(kb.studies(**filters))``)."""
-    where = study_conditions(kb, StudyFilter(**filters))
-    return kb.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}", where.params).fetchone()[0]
-
-
-def site_points(kb: KnowledgeBase, limit: int, **filters) -> tuple[pd.DataFrame, int]:
-    """The first ``limit`` located studies the filters select (for the map) and how many there are."""
-    where = study_conditions(kb, StudyFilter(**filters))
-    where.add("s.lat IS NOT NULL AND s.lon IS NOT NULL")
-    n = kb.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}", where.params).fetchone()[0]
-    rows = kb.db.execute(f"SELECT s.id, s.lat, s.lon, s.biome, s.site{_FROM_STUDIES}{where.sql()} "
-                         f"ORDER BY s.id LIMIT {int(limit)}", where.params).fetchall()
-    return pd.DataFrame(rows, columns=["id", "lat", "lon", "biome", "site"]), n
-
+# -- Explore reads --------------------------------------------------------------------------
 
 POOL_COLUMNS = ["id", "study_id", "measure", "yi", "vi", "variance_note", "quality_flag"]
 
@@ -97,38 +74,8 @@ def effects_to_pool(kb: KnowledgeBase, response: str, **filters) -> pd.DataFrame
     """The effects on ``response`` of the selected studies, only the columns a pooled
     effect needs (same rows as ``kb.effects(response=response, **filters)``; breakdowns
     flagged ``part of ...`` are still here, :func:`pool_effects` leaves them out and counts them)."""
-    where = study_conditions(kb, StudyFilter(response=response, **filters),
-                             warming_column="coalesce(e.warming_c, s.warming_c)")
-    where.any_of("e.response", [response])
-    sql = (f"SELECT {', '.join('e.' + c for c in POOL_COLUMNS)} FROM effects e "
-           f"JOIN studies s ON s.id = e.study_id LEFT JOIN sources src ON src.key = s.source_key"
-           f"{where.sql()} ORDER BY e.study_id, e.id")
-    frame = pd.DataFrame(kb.db.execute(sql, where.params).fetchall(), columns=POOL_COLUMNS)
+    frame = kb.effect_columns(POOL_COLUMNS, response=response, **filters)
     return frame.astype({"yi": float, "vi": float})
-
-
-def response_counts(kb: KnowledgeBase) -> dict[str, tuple[int, int]]:
-    """Response -> (effects a pooled effect would use, all effects), most poolable first.
-
-    Poolable as in :func:`poolable`: a log response ratio with a finite positive variance
-    that is not a breakdown (``part of ...``) of another effect. Counting all effects
-    instead would favour responses whose effects mostly have no variance.
-    """
-    sql = ("SELECT response, sum(CASE WHEN measure = 'ROM' AND yi IS NOT NULL AND vi > 0 "
-           "AND vi < 1e308 AND substr(coalesce(quality_flag, ''), 1, ?) != ? THEN 1 ELSE 0 END) "
-           "AS pooled, count(*) AS n "
-           "FROM effects GROUP BY response ORDER BY pooled DESC, n DESC, response")
-    rows = kb.db.execute(sql, [len(PART_OF), PART_OF]).fetchall()
-    return {response: (int(pooled), int(n)) for response, pooled, n in rows}
-
-
-def study_ids(kb: KnowledgeBase, contains: str | None = None, first: str | None = None,
-              limit: int | None = None) -> list[str]:
-    """Study ids for the Study page's picker: those containing ``contains`` (any case), in
-    order, with ``first`` (when it exists) at the top; at most ``limit``."""
-    sql = ("SELECT id FROM studies WHERE instr(lower(id), lower(?)) > 0 OR id = ? "
-           f"ORDER BY id = ? DESC, id{f' LIMIT {int(limit)}' if limit else ''}")
-    return [row[0] for row in kb.db.execute(sql, [contains or "", first, first])]
 
 
 # -- studies ----------------------------------------------------------------------------
@@ -207,7 +154,8 @@ def timeline_frame(studies: pd.DataFrame) -> pd.DataFrame:
 
 def main_response(counts: dict[str, tuple[int, int]], responses: list[str]) -> str:
     """The response with the most poolable effects, then the most effects (``counts`` as
-    :func:`response_counts` gives them); the first vocabulary term when there is none."""
+    :meth:`kb.KnowledgeBase.response_counts` gives them); the first vocabulary term when
+    there is none."""
     return max(counts, key=counts.get) if counts else responses[0]
 
 
@@ -347,7 +295,7 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
 
 def study_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
     """The claims a study bears on: relation, claim text and the quote that links them."""
-    from .graph import study_claims as claims_of
+    from ..claims.graph import study_claims as claims_of
 
     return claims_of(kb, study_id)
 
@@ -386,20 +334,6 @@ def bibtex(sources: pd.DataFrame) -> str:
     return "\n\n".join(b.strip() for b in sources["bibtex"].dropna()) + "\n"
 
 
-def table_text(frame: pd.DataFrame, fmt: str, digits: int = 3) -> str:
-    """A table as CSV, Markdown or LaTeX (numbers rounded to ``digits`` for the last two)."""
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    shown = frame.round(digits)
-    if fmt == "markdown":
-        return shown.to_markdown(index=False) + "\n"
-    if fmt == "latex":
-        out = io.StringIO()
-        shown.to_latex(out, index=False, float_format=f"%.{digits}f", na_rep="")
-        return out.getvalue()
-    raise ValueError(f"unknown table format '{fmt}'; use csv, markdown or latex")
-
-
 _MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|~<>$&:"})
 
 
@@ -434,8 +368,8 @@ IMPACT_COLUMNS = ["claim_id", "n_supports_before", "n_supports_after", "n_contra
 
 def claims_overview(kb: KnowledgeBase) -> pd.DataFrame:
     """Every claim with its balance (distinct studies for/against/qualifying), certainty
-    grade and whether it is contested (with why), from :mod:`kb.graph`."""
-    from . import graph
+    grade and whether it is contested (with why), from :mod:`kb.claims.graph`."""
+    from ..claims import graph
 
     G = graph.build_graph(kb)
     states = graph.claim_states(G)
@@ -461,7 +395,7 @@ class ClaimView:
 
 
 def claim_view(kb: KnowledgeBase, claim_id: str) -> ClaimView:
-    from . import graph
+    from ..claims import graph
 
     G = graph.build_graph(kb)
     report = graph.claim_report(G, claim_id)
@@ -480,8 +414,8 @@ GROUPINGS = ("biome", "ecosystem", "mechanism", "depth_class", "warming_bin", "s
 
 
 def synthesis_rows(kb: KnowledgeBase, response: str) -> pd.DataFrame:
-    """Effects on ``response`` plus direction-only studies (:func:`kb.graph.synthesis_rows`)."""
-    from .graph import synthesis_rows as rows
+    """Effects on ``response`` plus direction-only studies (:func:`kb.claims.graph.synthesis_rows`)."""
+    from ..claims.graph import synthesis_rows as rows
 
     return rows(kb, response=response)
 
@@ -510,33 +444,8 @@ def evidence_map_frame(synthesis, studies: pd.DataFrame, rows: str, columns: str
     return table.stack().rename("n_studies").reset_index()
 
 
-#: evidence-map facet -> vocabulary that lists all its values (so empty cells show)
-MAP_VOCABULARIES = {"biome": "biomes", "ecosystem": "ecosystems", "mechanism": "mechanisms",
-                    "depth_class": "depth_classes", "study_type": "study_types",
-                    "soc_direction": "directions"}
-
-
-# -- modules that may not be there yet ----------------------------------------------------
-
-
-def optional(module: str):
-    """``module`` imported, or None when this version does not have it yet."""
-    from importlib import import_module
-
-    try:
-        return import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-
-
-def synthesis_module():
-    return optional("evidence.synthesis")
-
-
-def graph_module():
-    return optional("kb.graph")
+#: evidence-map axes whose values a vocabulary lists (so empty cells show)
+MAP_FACETS = ("biome", "ecosystem", "mechanism", "depth_class", "study_type", "soc_direction")
 
 
 def leave_one_out_frame(table: pd.DataFrame, labels) -> pd.DataFrame:
