@@ -2,7 +2,16 @@
 
 import streamlit as st
 
+from kb import KBError
+from kb.explorer import db_path, open_base, plain
+
 st.set_page_config(page_title="soc-kb · SOC × warming evidence", page_icon=":material/eco:", layout="wide")
+
+try:  # a missing, foreign or newer database: say so once, instead of an error on every page
+    open_base(db_path()).close()
+except KBError as exc:
+    st.error(plain(str(exc)))
+    st.stop()
 
 pages = [
     st.Page("pages/explore.py", title="Explore", icon=":material/search:", default=True),

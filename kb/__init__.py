@@ -13,6 +13,7 @@ from .errors import (
     KBError,
     NotFoundError,
     RecordError,
+    StoreError,
 )
 from .store import KnowledgeBase
 
@@ -25,4 +26,5 @@ __all__ = [
     "KnowledgeBase",
     "NotFoundError",
     "RecordError",
+    "StoreError",
 ]

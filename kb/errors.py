@@ -47,6 +47,11 @@ class DependencyError(KBError):
     """A removal would orphan other records; say ``cascade=True`` to remove them too."""
 
 
+class StoreError(KBError):
+    """The database file cannot be opened, read or written (not soc-kb's, newer, damaged,
+    read-only, disk full)."""
+
+
 class FileFormatError(KBError):
     """A record file, CSV or BibTeX file cannot be read at all (syntax, encoding, layout)."""
 

@@ -121,8 +121,19 @@ def _ranges(where: Where, flt: StudyFilter, alias: str, warming_column: str) -> 
             where.add(f"{alias}.depth_bottom_cm > ?", low)
 
 
+def fts_query(db: Database, text: str | None) -> str | None:
+    """A user's search text as a safe FTS5 query, or None when it holds no word to search
+    for (only spaces, quotes or punctuation): then there is no text filter at all, since
+    ``MATCH ''`` is an error and matching nothing would hide every record."""
+    if not text or not any(ch.isalnum() for ch in text):
+        return None
+    return db.quote_fts(text) or None
+
+
 def _text(db: Database, where: Where, text: str, alias: str) -> None:
-    query = db.quote_fts(text)
+    query = fts_query(db, text)
+    if query is None:
+        return
     where.add(f"({alias}.rowid IN (SELECT rowid FROM studies_fts WHERE studies_fts MATCH ?) "
               f"OR {alias}.source_key IN (SELECT key FROM sources WHERE rowid IN "
               "(SELECT rowid FROM sources_fts WHERE sources_fts MATCH ?)))", query, query)

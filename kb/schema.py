@@ -9,9 +9,14 @@ value even when a write bypasses the Python layer.
 from __future__ import annotations
 
 import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.request import pathname2url
 
 from sqlite_utils import Database, Migrations
 
+from .errors import StoreError
 from .vocab import VOCABULARIES
 
 #: Columns of each record table, in order, with their SQLite types.
@@ -195,3 +200,93 @@ def index_new_rows(db: Database, table: str, after_rowid: int) -> None:
 def apply(db: Database) -> None:
     """Bring a database to the current schema (idempotent)."""
     migrations.apply(db)
+    db.execute(f"PRAGMA user_version = {schema_version()}")
+
+
+def schema_version() -> int:
+    """The schema this code writes: how many migrations it knows (``PRAGMA user_version``)."""
+    return len(migrations._migrations)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What an existing file holds, read without writing to it."""
+
+    empty: bool  # no tables at all: a new knowledge base may be made in it
+    pending: bool  # a soc-kb base of an older schema: its migrations must run
+
+
+def inspect_file(path: str) -> FileState:
+    """Read (never write) ``path`` and say whether soc-kb may open it.
+
+    Raises :class:`~kb.errors.StoreError` for a file that is not SQLite, a SQLite database
+    of another program, or a knowledge base written by a newer soc-kb. The check opens a
+    read-only connection, so a refused file stays byte for byte as it was.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if not head:
+        return FileState(empty=True, pending=True)
+    if head != SQLITE_HEADER:
+        raise StoreError(f"{path}: not a SQLite database (it starts with {head[:8]!r}); "
+                         "give the path of a soc-kb knowledge base or of a new file")
+    tables, applied, version = _read_schema(path)
+    if not tables:
+        return FileState(empty=True, pending=True)
+    if "_sqlite_migrations" not in tables or not applied:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise StoreError(f"{path}: a SQLite database of another program (tables {shown}), not a "
+                         "soc-kb knowledge base; soc-kb leaves it untouched — give another --db")
+    known = [m.name for m in migrations._migrations]
+    unknown = [name for name in applied if name not in known]
+    if unknown or version > schema_version():
+        raise StoreError(f"{path}: written by a newer soc-kb (schema version {version}, migration "
+                         f"'{(unknown or [applied[-1]])[0]}'); this soc-kb reads schema version "
+                         f"{schema_version()} — upgrade soc-kb to open it")
+    return FileState(empty=False, pending=set(known) != set(applied))
+
+
+def _read_schema(path: str) -> tuple[set[str], list[str], int]:
+    """Tables, soc-kb migrations applied and user_version, from a read-only connection."""
+    # Without a write-ahead log beside it the file holds everything: read it as immutable,
+    # so SQLite does not leave a -wal and -shm beside a file that is not ours.
+    immutable = "&immutable=1" if not Path(f"{path}-wal").exists() else ""
+    uri = f"file:{pathname2url(str(Path(path).resolve()))}?mode=ro{immutable}"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            applied = [r[0] for r in conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid",
+                [migrations.name])] if "_sqlite_migrations" in tables else []
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(storage_problem(path, exc)) from None
+    return tables, applied, version
+
+
+#: SQLite's words -> what they mean for a soc-kb user and what to do
+_PROBLEMS = {
+    "readonly": "the file is read-only (permissions or a read-only disk): soc-kb can read it "
+                "but not write to it; copy it somewhere writable to change it",
+    "disk is full": "the disk is full; nothing was written — free some space and try again",
+    "not a database": "not a readable SQLite database (damaged or encrypted); restore it from "
+                      "an export or a backup",
+    "malformed": "the database file is damaged (malformed); restore it from an export or a backup",
+    "unable to open": "cannot be opened (a missing folder, or no permission to read it)",
+    "locked": "another program holds the database's write lock; try again when it has finished",
+}
+
+
+def storage_problem(path: str, exc: sqlite3.Error) -> str:
+    """One line for a SQLite error on ``path``: what happened and what to do."""
+    text = str(exc)
+    for words, meaning in _PROBLEMS.items():
+        if words in text:
+            return f"{path}: {meaning}"
+    return f"{path}: the database refused the operation ({text[:200]})"

@@ -11,6 +11,7 @@ import getpass
 import json
 import numbers
 import os
+import sqlite3
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +22,8 @@ from sqlite_utils import Database
 from . import schema
 from .batch import PK, Batch, check_term, prepare
 from .bib import format_reference, read_bib_file
-from .errors import DependencyError, KBError, NotFoundError, RecordError
-from .query import StudyFilter, Where, as_list, study_conditions
+from .errors import DependencyError, DuplicateError, KBError, NotFoundError, RecordError, StoreError
+from .query import StudyFilter, Where, as_list, fts_query, study_conditions
 from .records import PART_OF, TABLES, validate
 
 BUSY_TIMEOUT_MS = 60_000
@@ -60,33 +61,56 @@ class KnowledgeBase:
 
     ``KnowledgeBase(path)`` opens ``path``, creating it from the shipped seed (the review's
     sources, studies and claims) when the file does not exist; ``seed=False`` creates an
-    empty one. ``":memory:"`` gives a private in-memory base.
+    empty one, ``create=False`` refuses a path where there is no file (a mistyped name).
+    ``":memory:"`` gives a private in-memory base.
+
+    An existing file is read before anything is written to it: a file that is not SQLite,
+    another program's database or a base of a newer soc-kb is refused with a
+    :class:`~kb.errors.StoreError` and left byte for byte as it was. Opening an up-to-date
+    base writes nothing, so a read-only file can be queried.
     """
 
     def __init__(self, path: str | os.PathLike = DEFAULT_DB, *, seed: bool = True,
-                 curator: str | None = None):
+                 create: bool = True, curator: str | None = None):
         self.path = str(path)
         self.curator = curator
         self.who = curator or _user()
-        is_new = self.path == ":memory:" or not Path(self.path).exists()
-        self.db = Database(self.path) if self.path != ":memory:" else Database(memory=True)
-        self._configure()
         self._vocab_cache: dict[str, list[str]] = {}
-        with self.write():
-            schema.apply(self.db)
-            if is_new and seed and self._is_empty():
-                from .seed import load_seed
+        memory = self.path == ":memory:"
+        state = schema.FileState(empty=True, pending=True) if memory else self._inspect(create)
+        try:
+            self.db = Database(memory=True) if memory else Database(self.path)
+            self._configure(new=state.pending)
+            if state.pending:
+                with self.write():
+                    schema.apply(self.db)
+                    if state.empty and seed and self._is_empty():
+                        from .seed import load_seed
 
-                load_seed(self)
+                        load_seed(self)
+        except sqlite3.Error as exc:
+            raise StoreError(schema.storage_problem(self.path, exc)) from None
+
+    def _inspect(self, create: bool) -> schema.FileState:
+        path = Path(self.path)
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder; give the path of a knowledge-base file")
+        if not path.exists():
+            if not create:
+                raise StoreError(f"{path}: no knowledge base here; create one with "
+                                 f"'soc-kb --db {path} init', or check the path")
+            return schema.FileState(empty=True, pending=True)
+        return schema.inspect_file(self.path)
 
     # -- connection ---------------------------------------------------------------------
 
-    def _configure(self) -> None:
+    def _configure(self, new: bool) -> None:
         self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA cache_size = -32768")  # 32 MiB: index upkeep in bulk imports
         if self.path != ":memory:":
-            self.db.execute("PRAGMA journal_mode = WAL")
+            if new:  # switching the journal writes the file: only for a base being made
+                self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
 
     def close(self) -> None:
@@ -105,13 +129,20 @@ class KnowledgeBase:
         if conn.in_transaction:
             yield
             return
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"{self.path}: the database refused a record that would break its "
+                             f"rules ({str(exc)[:200]}); nothing was written") from None
+        except sqlite3.Error as exc:
+            raise StoreError(schema.storage_problem(self.path, exc)) from None
 
     @contextmanager
     def trial(self):
@@ -296,7 +327,27 @@ class KnowledgeBase:
         for _, mechanism in batch.mechanisms:
             check_term(self, "mechanisms", mechanism, table=table, record=label, field="mechanisms")
         clean["mechanisms"] = [m for _, m in batch.mechanisms]
+        self._check_still_unique(table, key, clean, label)
         return clean
+
+    def _check_still_unique(self, table: str, key, record: dict, label: str) -> None:
+        """An update may not give a record the DOI or the link of another one."""
+        if table == "sources" and record.get("doi"):
+            owner = self.source_with_doi(record["doi"])
+            if owner is not None and owner != key:
+                raise DuplicateError(f"DOI '{record['doi']}' already belongs to source '{owner}'",
+                                     table=table, record=label, field="doi",
+                                     allowed="a work is entered once; cite the existing source key")
+        if table == "claim_links":
+            row = self.db.execute(
+                "SELECT id FROM claim_links WHERE claim_id = ? AND coalesce(study_id, '') = ? "
+                "AND coalesce(other_claim_id, '') = ? AND relation = ? AND id != ?",
+                [record["claim_id"], record.get("study_id") or "", record.get("other_claim_id") or "",
+                 record["relation"], key]).fetchone()
+            if row is not None:
+                raise DuplicateError(f"link {row[0]} already links '{record['claim_id']}' this way",
+                                     table=table, record=label, field="relation",
+                                     allowed="a link is recorded once; update or remove that one")
 
     def _write_update(self, table: str, key, record: dict) -> None:
         columns = [c for c in schema.COLUMNS[table] if c != PK[table]]
@@ -419,9 +470,9 @@ class KnowledgeBase:
                 where.any_of(f"c.{column}", values)
         if section:
             where.add("c.section LIKE ?", f"%{section}%")
-        if text:
+        if fts_query(self.db, text):
             where.add("c.rowid IN (SELECT rowid FROM claims_fts WHERE claims_fts MATCH ?)",
-                      self.db.quote_fts(text))
+                      fts_query(self.db, text))
         if study_id:
             where.add("c.id IN (SELECT claim_id FROM claim_links WHERE study_id = ?)", study_id)
         counts = ", ".join(
@@ -514,9 +565,9 @@ class KnowledgeBase:
             from .query import _range
 
             where.within("year", _range("year", year))
-        if text:
+        if fts_query(self.db, text):
             where.add("rowid IN (SELECT rowid FROM sources_fts WHERE sources_fts MATCH ?)",
-                      self.db.quote_fts(text))
+                      fts_query(self.db, text))
         for value, column in ((key, "key"), (verification, "verification")):
             if as_list(value):
                 where.any_of(column, as_list(value))
@@ -547,7 +598,10 @@ class KnowledgeBase:
         return format_reference(self.get("sources", key)["bibtex"], backend)
 
     def _frame(self, sql: str, params: list, table: str) -> pd.DataFrame:
-        cursor = self.db.execute(sql, params)
+        try:
+            cursor = self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(schema.storage_problem(self.path, exc)) from None
         columns = [d[0] for d in cursor.description]
         frame = pd.DataFrame(cursor.fetchall(), columns=columns)
         for column in INTEGER_COLUMNS.get(table, set()).intersection(frame.columns):

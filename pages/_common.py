@@ -11,20 +11,19 @@ from importlib import import_module
 
 import streamlit as st
 
-from kb import KnowledgeBase
-from kb.explorer import db_path, file_version
+from kb.explorer import db_path, file_version, open_base
 
 
 @st.cache_data(show_spinner=False, ttl=600, max_entries=256)
 def _read(path: str, version: tuple, what: str, **kwargs):
-    with KnowledgeBase(path) as kb:
+    with open_base(path) as kb:
         return getattr(kb, what)(**kwargs)
 
 
 @st.cache_data(show_spinner=False, ttl=600, max_entries=64)
 def _compute(path: str, version: tuple, function: str, **kwargs):
     module, _, name = function.rpartition(".")
-    with KnowledgeBase(path) as kb:
+    with open_base(path) as kb:
         return getattr(import_module(module), name)(kb, **kwargs)
 
 
@@ -48,7 +47,7 @@ def fetch(what: str, **kwargs):
 def writing():
     """A knowledge base to write to; the read cache is cleared afterwards, so every page
     (and every other browser session) sees the change at once."""
-    kb = KnowledgeBase(db_path())
+    kb = open_base(db_path())
     try:
         yield kb
     finally:

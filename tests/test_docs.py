@@ -58,7 +58,10 @@ def _run_cli(tmp_path, *args) -> str:
 
     from kb.cli import cli
 
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "readme.db"), *args])
+    db = tmp_path / "readme.db"
+    if not db.exists():
+        assert CliRunner().invoke(cli, ["--db", str(db), "init"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["--db", str(db), *args])
     assert result.exit_code == 0, result.output
     return result.output
 

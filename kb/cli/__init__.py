@@ -51,4 +51,5 @@ class _LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx, db_path):
     """soc-kb: an evidence knowledge base for soil organic carbon–climate feedbacks."""
-    ctx.obj = {"db": db_path}
+    named = ctx.get_parameter_source("db_path") is not click.core.ParameterSource.DEFAULT
+    ctx.obj = {"db": db_path, "named": named}

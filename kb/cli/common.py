@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 import sys
+from pathlib import Path
 
 import click
 
 from ..errors import KBError
 from ..query import parse_range
+from ..schema import storage_problem
 from ..store import KnowledgeBase
 
 PROGRESS_THRESHOLD = 2000  # records; smaller imports finish before a bar is worth drawing
@@ -28,12 +31,24 @@ def fail_cleanly(command):
             return command(*args, **kwargs)
         except KBError as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlite3.Error as exc:  # the store names these; a last guard against a traceback
+            raise click.ClickException(storage_problem(click.get_current_context().obj["db"], exc)) from None
     return wrapper
 
 
-def open_kb(ctx, seed: bool = True) -> KnowledgeBase:
-    """The knowledge base of ``--db`` (created from the shipped seed when it does not exist)."""
-    return KnowledgeBase(ctx.obj["db"], seed=seed)
+def open_kb(ctx, seed: bool = True, create: bool = False) -> KnowledgeBase:
+    """The knowledge base of ``--db``.
+
+    A path named with ``--db`` or ``SOC_KB_DB`` must exist (a typo must not silently make a
+    new base) unless ``create``; the default ``./soc-kb.db`` is made from the shipped seed
+    on first use, and the command says so on stderr.
+    """
+    path = Path(ctx.obj["db"])
+    first_use = not ctx.obj.get("named") and not path.exists()
+    kb = KnowledgeBase(path, seed=seed, create=create or first_use)
+    if first_use and not create:
+        click.echo(f"created {path} from the shipped knowledge base (soc-kb init)", err=True)
+    return kb
 
 
 def filter_options(command):
@@ -71,8 +86,6 @@ def parsed_filters(filters: dict) -> dict:
 def emit(text: str, output: str | None) -> None:
     """Print ``text``, or write it to ``output`` and say so."""
     if output:
-        from pathlib import Path
-
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
     else:

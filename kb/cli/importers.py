@@ -12,8 +12,7 @@ import click
 
 from ..errors import KBError
 from ..importers import Imported, add_new, seed_doi_owner, write_seed
-from ..store import KnowledgeBase
-from .common import progress
+from .common import open_kb, progress
 
 
 def _echo_summary(result: Imported) -> None:
@@ -41,7 +40,7 @@ def _import(ctx, module, directory: str, seed_path: str | None) -> None:
         write_seed(result.records, seed_path, module.SEED_HEADER)
         click.echo(f"wrote {seed_path}")
         return
-    with KnowledgeBase(ctx.obj["db"]) as kb:
+    with open_kb(ctx) as kb:
         result = module.build(raw, kb.source_with_doi)
         _echo_summary(result)
         total = sum(len(rows) for rows in result.records.values())

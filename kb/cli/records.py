@@ -27,7 +27,7 @@ def init(ctx, empty):
     path = Path(ctx.obj["db"])
     if path.exists():
         raise click.ClickException(f"{path} already exists; remove it or choose another --db")
-    with open_kb(ctx, seed=not empty) as kb:
+    with open_kb(ctx, seed=not empty, create=True) as kb:
         counts = kb.counts()
     click.echo(f"created {path}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
 
@@ -160,7 +160,7 @@ def _key(name: str, key: str):
     """The primary key as stored: claim links are numbered."""
     if name != "claim_links":
         return key
-    if not key.isdigit() or len(key) > 18:
+    if not (key.isascii() and key.isdigit()) or len(key) > 18:
         raise KBError(f"link id '{key[:40]}' is not a link number; links are numbered 1, 2, … "
                       "(soc-kb query --table claims shows them per claim)")
     return int(key)

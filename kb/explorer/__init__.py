@@ -38,6 +38,7 @@ from .frames import (  # noqa: F401
     leave_one_out_frame,
     main_response,
     map_frame,
+    open_base,
     open_range,
     percent,
     plain,

@@ -33,6 +33,12 @@ def db_path() -> str:
     return os.environ.get(DB_ENV) or DEFAULT_DB
 
 
+def open_base(path: str) -> KnowledgeBase:
+    """The knowledge base at ``path``, as the CLI opens it: the default ``soc-kb.db`` is
+    made from the shipped seed on first use; a path named in ``SOC_KB_DB`` must exist."""
+    return KnowledgeBase(path, create=not os.environ.get(DB_ENV) and path == DEFAULT_DB)
+
+
 def file_version(path) -> tuple:
     """(size, mtime) of the database file and its write-ahead log: changes with every write,
     whoever makes it, so cached reads keyed on it are never stale."""
