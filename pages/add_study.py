@@ -1,7 +1,5 @@
 """Add study: a form checked exactly as ``soc-kb add`` checks a file; or upload a record or .bib file."""
 
-import tempfile
-
 import streamlit as st
 
 from kb import KBError, RecordError, explorer
@@ -109,13 +107,11 @@ st.caption("A record file (YAML, JSON or CSV, as `soc-kb template` prints) or a 
 upload = st.file_uploader("Record file or .bib", type=["yaml", "yml", "json", "csv", "bib"],
                           key="upload")
 if upload is not None and st.button("Import file", key="import"):
-    with tempfile.TemporaryDirectory() as folder:
-        path = explorer.saved_upload(upload.name, upload.getvalue(), folder)
-        try:
-            with writing() as kb:
-                counts = ({"sources": kb.import_bib(path)} if path.endswith(".bib") else kb.add_file(path))
-        except KBError as exc:
-            st.error(explorer.plain(str(exc)))
-        else:
-            added = ", ".join(f"{n} {table}" for table, n in counts.items() if n) or "nothing"
-            st.success(explorer.plain(f"Imported {upload.name}: {added}"))
+    try:
+        with writing() as kb:
+            counts = explorer.import_upload(kb, upload.name, upload.getvalue())
+    except KBError as exc:
+        st.error(explorer.plain(str(exc)))
+    else:
+        added = ", ".join(f"{n} {table}" for table, n in counts.items() if n) or "nothing"
+        st.success(explorer.plain(f"Imported {upload.name}: {added}"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -342,6 +343,8 @@ def test_upload_adds_records(app_db, name, data, message):
     ("bad.bib", b"@article{broken, title={No end", "bad.bib"),
     ("bad.yaml", b"studies:\n  - id: upload2025-a\n    biome: tundr\n", "bad.yaml"),
     ("dup.yaml", b"studies:\n  - id: crowther2016\n    soc_direction: decrease\n", "already exists"),
+    ("deep.json", b"[" * 5000 + b"]" * 5000, "deep.json"),
+    ("wide.csv", b"id,soc_direction\n" + b"a" * 200_000 + b",decrease\n", "wide.csv"),
 ])
 def test_upload_refuses_bad_files_and_writes_nothing(app_db, name, data, message):
     with KnowledgeBase(app_db) as kb:
@@ -352,6 +355,7 @@ def test_upload_refuses_bad_files_and_writes_nothing(app_db, name, data, message
     at.button(key="import").click().run()
     assert not at.success
     assert len(at.error) == 1 and message in shown(at.error[0]) and "\n" not in at.error[0].value
+    assert tempfile.gettempdir() not in shown(at.error[0])  # never the server's own path
     with KnowledgeBase(app_db) as kb:
         assert kb.counts() == before
 

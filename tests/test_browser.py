@@ -187,3 +187,38 @@ def test_a_study_added_in_one_session_shows_in_the_other(server, browser):
     finally:
         first.close()
         second.close()
+
+
+HOSTILE_TEXT = ("Bare https://evil.example/s, www.evil.example, mail@evil.example, "
+                ":material/home: and :smile: [x](https://evil.example/md)")
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory):
+    """A base whose texts hold every pattern Markdown turns into a link or an icon."""
+    require(shutil.which("chromium") is not None, "chromium is not on PATH (apt-get install chromium)")
+    path = tmp_path_factory.mktemp("hostile") / "app.db"
+    with KnowledgeBase(path, seed=False) as kb:
+        kb.add_records({
+            "sources": [{"key": "evil2025", "title": "Title " + HOSTILE_TEXT, "year": 2025,
+                         "authors": "Doe, Jane"}],
+            "studies": [{"id": "evil2025-a", "source_key": "evil2025", "soc_direction": "decrease",
+                         "summary": HOSTILE_TEXT, "evidence_quote": HOSTILE_TEXT}],
+            "claims": [{"id": "c-evil", "text": HOSTILE_TEXT}]})
+    with streamlit_server([sys.executable, "-m", "streamlit", "run", "app.py"], path) as url:
+        yield url
+
+
+@pytest.mark.parametrize("path,title", [("study?id=evil2025-a", "Study"), ("bibliography", "Bibliography"),
+                                        ("claims", "Claims")])
+def test_text_from_records_never_becomes_a_link_or_an_icon(hostile_server, browser, path, title):
+    page = browser.new_page()
+    try:
+        open_page(page, f"{hostile_server}/{path}", title, "[data-testid='stMarkdownContainer']")
+        no_exception(page, path)
+        links = page.eval_on_selector_all("[data-testid='stMain'] a[href]", "els => els.map(e => e.href)")
+        assert not [href for href in links if "evil.example" in href], links
+        text = page.locator("[data-testid='stMain']").inner_text().replace("\u2060", "")
+        assert "www.evil.example" in text and "material/home" in text  # shown, as text
+    finally:
+        page.close()

@@ -9,6 +9,8 @@ funnel plot draws.
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from dataclasses import dataclass
 from statistics import NormalDist
 from urllib.parse import quote
@@ -19,6 +21,7 @@ import pandas as pd
 import evidence
 from evidence import METHODS  # noqa: F401  (the pages' estimator picker)
 
+from ..errors import KBError
 from ..records import is_part_of
 from ..store import DB_ENV, DEFAULT_DB, KnowledgeBase
 from ..vocab import FACET_VOCABULARY  # noqa: F401  (the pages' pickers)
@@ -321,15 +324,21 @@ def study_record(values: dict) -> dict:
     return record
 
 
-def saved_upload(name: str, data: bytes, folder) -> str:
-    """Write an uploaded file under its own (base) name in ``folder``; return the path.
+def import_upload(kb: KnowledgeBase, name: str, data: bytes) -> dict[str, int]:
+    """Add an uploaded record file (YAML, JSON, CSV) or ``.bib`` file; return counts per table.
 
-    The importers name the file in their error messages, so it keeps the user's name.
+    The file is read from a private temporary folder under its own base name; errors name
+    it as the user did, never the server's temporary path.
     """
-    path = os.path.join(folder, os.path.basename(name) or "upload")
-    with open(path, "wb") as out:
-        out.write(data)
-    return path
+    shown = os.path.basename(name) or "upload"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, shown)
+        with open(path, "wb") as out:
+            out.write(data)
+        try:
+            return {"sources": kb.import_bib(path)} if shown.endswith(".bib") else kb.add_file(path)
+        except KBError as exc:
+            raise KBError(str(exc).replace(path, shown).replace(folder + os.sep, "")) from None
 
 
 # -- downloads --------------------------------------------------------------------------
@@ -341,17 +350,24 @@ def bibtex(sources: pd.DataFrame) -> str:
 
 
 _MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|~<>$&:"})
+WORD_JOINER = "\u2060"  # invisible, and no line break: splits a pattern without showing
+# what Streamlit's Markdown turns into links or icons even when every character is escaped:
+# GFM autolinks (https://…, www.…, name@host) and Material icons (:material/…:)
+_AUTOLINKS = re.compile(r"(?i)(?<=[a-z])(?=\\?:/)|(?<=www)(?=\\?\.)|(?=@)|(?<=\\:)(?=material)")
 
 
 def plain(text) -> str:
     """Text safe to put in Markdown: every special character escaped, newlines as spaces.
 
-    Titles and quotes come from users and files; shown through this they stay text
-    (no links, images, emphasis, LaTeX or HTML).
+    Titles and quotes come from users and files; shown through this they stay text (no
+    links, images, emphasis, icons, LaTeX or HTML). Escaping alone does not stop
+    Streamlit's autolinks and icons, so a word joiner (U+2060, invisible) splits their
+    patterns (``https:``, ``www.``, ``@``, ``:material``).
     """
     if not isinstance(text, str):
         return ""
-    return " ".join(text.split()).translate(_MARKDOWN_SPECIALS)
+    escaped = " ".join(text.split()).translate(_MARKDOWN_SPECIALS)
+    return _AUTOLINKS.sub(WORD_JOINER, escaped)
 
 
 def scope_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
