@@ -1,24 +1,40 @@
-"""Time evidence.pool (REML) and evidence.meta_regression against metafor in the same run.
+"""Time evidence.pool and evidence.meta_regression against statsmodels, PyMARE and metafor,
+all in the same run.
 
-Usage (from the repository root)::
+Usage (from the repository root; peers from the ``bench`` extra: ``pip install -e .[bench]``)::
 
-    /work/venv/bin/python benchmarks/bench_evidence.py [--repeats 5] [--r-timeout 90]
+    python benchmarks/bench_evidence.py [--repeats 7] [--sizes 1000 10000 100000 1000000]
+                                        [--metafor-sizes 1000] [--r-timeout 120]
 
-For each size the same data (seeded numpy draws) is written to a temporary CSV; Python times
-only the fit with time.perf_counter (median of ``--repeats`` runs after a warm-up), R times
-only ``rma()`` with ``system.time`` after reading the CSV (median of ``--repeats`` runs up to
-k = 1,000, one run above, since one fit at k = 2,000 already takes ~half a minute).
-metafor's ``rma.uni`` builds k x k matrices, so its time grows as k^3 and its memory as k^2:
-a run that errors (cannot allocate) or exceeds ``--r-timeout`` seconds is reported as such,
-and metafor is also timed at the extra size k = 2,000 to show how its cost grows. The whole
-run takes about three minutes. Prints Markdown: the table with the ratio metafor time / our
-time and the log-log slope of time against k (1 = linear). This is a benchmark, not a test.
+What is timed, on the same seeded data (tau^2 = 0.05):
+
+* ``pool(yi, vi, method=M)`` for M = DL, PM, REML: the whole call (input checks, tau^2,
+  estimate, CI, prediction interval, Q, I^2, weights).
+* statsmodels ``combine_effects(yi, vi, method_re="dl" | "iterated")``: its DL does not
+  truncate tau^2 at 0, and its Paule-Mandel ("iterated") stops when
+  |Q(tau^2) - (k - 1)| < 1e-5 or after 50 iterations, where evidence solves Q = k - 1 to
+  1e-14 in tau^2 (metafor's root); the tau^2 differences are printed.
+* PyMARE ``VarianceBasedLikelihoodEstimator(method="REML", small_sample_correction="wald")
+  .fit(y, v, X)`` plus ``.summary().get_fe_stats()`` (estimate, se, CI, p, as ``pool``);
+  it maximises the profile likelihood with a bounded scalar optimiser.
+* metafor ``rma(yi, vi, method = M)`` with R's ``system.time`` on the same data (a CSV),
+  only at ``--metafor-sizes``: rma.uni builds k x k matrices, so a fit costs O(k^3) time
+  (seconds at 10^3, about an hour at 10^4 by extrapolation) and O(k^2) memory (R cannot
+  allocate them at 10^5: 74.5 GB).
+* ``meta_regression(yi, vi, mods ~ x + g)`` (REML) against PyMARE with the same model matrix
+  and metafor's ``rma(yi, vi, mods = ~ x + g, method = "REML")``.
+
+Python contenders run round-robin (one call each per round, after a warm-up), so machine
+load hits them alike; each cell is the median of ``--repeats`` rounds (3 at 10^6). BLAS
+threads are left as they come (the point of the comparison): the run prints them. Prints
+Markdown tables with times and ratios evidence / peer (< 1: evidence is faster). This is a
+benchmark, not a test.
 """
 
 import argparse
 import datetime
+import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -31,6 +47,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evidence import meta_regression, pool  # noqa: E402
+from evidence.regression import design_matrix  # noqa: E402
 
 R_TEMPLATE = """
 suppressMessages(library(metafor))
@@ -40,7 +57,7 @@ t <- tryCatch(replicate({repeats}, system.time(fit())[["elapsed"]]),
               error = function(e) {{ cat("ERROR", conditionMessage(e), "\\n"); quit(status = 0) }})
 cat("MEDIAN", median(t), "\\n")
 """
-R_POOL = 'rma(d$yi, d$vi, method = "REML")'
+R_POOL = 'rma(d$yi, d$vi, method = "{method}")'
 R_REG = 'rma(d$yi, d$vi, mods = ~ x + g, data = d, method = "REML")'
 
 
@@ -54,24 +71,21 @@ def make_data(k, seed=20240601):
     return pd.DataFrame({"yi": yi, "vi": vi, "x": x, "g": g})
 
 
-def timings(fit, repeats):
-    """Wall times of ``fit()`` over ``repeats`` runs (after one warm-up)."""
-    fit()
-    times = []
+def round_robin(calls, repeats):
+    """Median wall time of each call, the calls alternating in every round."""
+    for call in calls.values():
+        call()  # warm-up (imports, caches)
+    times = {name: [] for name in calls}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fit()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def time_python(fit, repeats):
-    """Median wall time of ``fit()`` over ``repeats`` runs (after one warm-up)."""
-    return statistics.median(timings(fit, repeats))
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def time_metafor(data, fit_code, repeats, timeout):
-    """Median ``system.time`` of a metafor fit, or a string saying why there is none."""
+    """Median ``system.time`` of a metafor fit in seconds, or a string saying why there is none."""
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "data.csv"
         data.to_csv(csv, index=False)
@@ -79,83 +93,127 @@ def time_metafor(data, fit_code, repeats, timeout):
         try:
             out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
                                  timeout=timeout).stdout
+        except FileNotFoundError:
+            return "no Rscript"
         except subprocess.TimeoutExpired:
-            return f"stopped after {timeout:g} s ({repeats} fits)"
+            return f"stopped after {timeout:g} s"
     for line in out.splitlines():
         if line.startswith("MEDIAN"):
             return float(line.split()[1])
         if line.startswith("ERROR"):
             return "error: " + line[6:].strip()[:60]
-    return "no output"
+    return "no output (is metafor installed?)"
 
 
-def row(label, k, ours, theirs, best=None):
-    """One Markdown table row; ``ours`` may be None where only metafor was timed.
-
-    ``best`` (fastest of the runs) adds a column: on a shared machine it varies less than
-    the median, so it shows the cost per study better.
-    """
-    if isinstance(theirs, float):
-        ratio = f"{theirs / ours:,.0f}x" if ours else "n/a"
-        theirs_text = f"{theirs:.3f} s"
-    else:
-        ratio, theirs_text = "n/a", theirs
-        stopped = re.match(r"stopped after ([0-9.]+) s", theirs)
-        if stopped and ours:  # metafor needed more than the timeout: a lower bound
-            ratio = f"> {float(stopped.group(1)) / ours:,.0f}x"
-    ours_text = f"{ours * 1e3:.2f} ms" if ours else "not timed"
-    cells = [label, f"{k:,}", ours_text]
-    if best is not None or ours is None:
-        cells += [f"{best * 1e3:.2f} ms" if best else "", f"{best / k * 1e9:.0f} ns" if best else ""]
-    else:
-        cells.append(f"{ours / k * 1e9:.0f} ns")
-    return "| " + " | ".join(cells + [theirs_text, ratio]) + " |"
+# ---------------------------------------------------------------- peers
 
 
-def slope(times):
-    """Least-squares slope of log(time) on log(k) for {k: seconds}: 1 is linear, 3 cubic."""
-    ks = sorted(k for k, t in times.items() if isinstance(t, float))
-    if len(ks) < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(ks), np.log([times[k] for k in ks]), 1)[0])
+def statsmodels_call(method_re):
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    return lambda y, v: combine_effects(y, v, method_re=method_re)
 
 
-def r_repeats(k, repeats):
-    return repeats if k <= 1000 else 1
+def pymare_call(y, v, X):
+    from pymare.estimators import VarianceBasedLikelihoodEstimator
+
+    est = VarianceBasedLikelihoodEstimator(method="REML", small_sample_correction="wald")
+    est.fit(y[:, None], v[:, None], X)
+    return est, est.summary().get_fe_stats()
+
+
+PEERS = {  # evidence method -> (peer name, call(y, v) -> result, tau2 of the result)
+    "DL": ("statsmodels DL", statsmodels_call("dl"), lambda r: float(r.tau2)),
+    "PM": ("statsmodels PM", statsmodels_call("iterated"), lambda r: float(r.tau2)),
+    "REML": ("PyMARE REML", lambda y, v: pymare_call(y, v, np.ones((len(y), 1))),
+             lambda r: float(r[0].params_["tau2"].ravel()[0])),
+}
+
+
+# ---------------------------------------------------------------- tables
+
+
+def ms(seconds):
+    return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def cell(value):
+    return ms(value) if isinstance(value, float) else value
+
+
+def ratio(ours, theirs):
+    return f"{ours / theirs:.2f}" if isinstance(theirs, float) else "n/a"
+
+
+def pool_rows(k, data, repeats, metafor_sizes, r_timeout):
+    """One Markdown row per method at size k, and the tau^2 gaps to the peers."""
+    y, v = data["yi"].to_numpy(), data["vi"].to_numpy()
+    calls = {}
+    for method, (peer, call, _) in PEERS.items():
+        calls[method] = lambda m=method: pool(y, v, method=m)
+        calls[peer] = lambda c=call: c(y, v)
+    medians = round_robin(calls, repeats)
+    rows, gaps = [], []
+    for method, (peer, call, tau2_of) in PEERS.items():
+        ours = medians[method]
+        theirs_r = (time_metafor(data, R_POOL.format(method=method), repeats, r_timeout)
+                    if k in metafor_sizes else "not run")
+        rows.append(f"| {method} | {k:,} | {ms(ours)} | {peer} | {ms(medians[peer])} "
+                    f"| **{ratio(ours, medians[peer])}** | {cell(theirs_r)} "
+                    f"| {ratio(ours, theirs_r)} |")
+        gaps.append(f"{peer} tau^2 - evidence: {tau2_of(call(y, v)) - pool(y, v, method=method).tau2:+.2e}")
+    return rows, gaps
+
+
+def regression_row(k, data, repeats, metafor_sizes, r_timeout):
+    y, v = data["yi"].to_numpy(), data["vi"].to_numpy()
+    mods = data[["x", "g"]]
+    X = design_matrix(mods)[0]
+    medians = round_robin({"evidence": lambda: meta_regression(y, v, mods),
+                           "pymare": lambda: pymare_call(y, v, X)}, repeats)
+    theirs_r = (time_metafor(data, R_REG, repeats, r_timeout) if k in metafor_sizes
+                else "not run")
+    ours = medians["evidence"]
+    return (f"| meta_regression REML, ~ x + g | {k:,} | {ms(ours)} | PyMARE REML "
+            f"| {ms(medians['pymare'])} | **{ratio(ours, medians['pymare'])}** "
+            f"| {cell(theirs_r)} | {ratio(ours, theirs_r)} |")
+
+
+def versions():
+    out = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    for name in ("statsmodels", "pymare"):
+        try:
+            out.append(f"{name} {__import__(name).__version__}")
+        except ImportError:
+            out.append(f"{name} missing")
+    blas = {key: os.environ.get(key, "unset") for key in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    return ", ".join(out) + f"; {os.cpu_count()} CPUs, BLAS threads env {blas}"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--r-timeout", type=float, default=90.0)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10**3, 10**4, 10**5, 10**6])
-    parser.add_argument("--r-only-sizes", type=int, nargs="*", default=[2000])
+    parser.add_argument("--metafor-sizes", type=int, nargs="*", default=[10**3])
+    parser.add_argument("--r-timeout", type=float, default=120.0)
     args = parser.parse_args()
-    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, Python "
-          f"{platform.python_version()}, numpy {np.__version__}; repeats {args.repeats}, "
-          f"R timeout {args.r_timeout:g} s\n")
-    print("| model | k | evidence (median) | evidence (best) | best per study "
-          "| metafor 3.8-1 (median) | metafor / ours (medians) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    best_t, theirs_t = {}, {}
-    for k in sorted(set(args.sizes) | set(args.r_only_sizes)):
-        data = make_data(k)
-        ours = None
-        if k in args.sizes:
-            times = timings(lambda d=data: pool(d["yi"], d["vi"], method="REML"), args.repeats)
-            ours, best_t[k] = statistics.median(times), min(times)
-        theirs_t[k] = time_metafor(data, R_POOL, r_repeats(k, args.repeats), args.r_timeout)
-        print(row("pool REML", k, ours, theirs_t[k], best_t.get(k)), flush=True)
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, load average "
+          f"{os.getloadavg()[0]:.1f}; {versions()}; medians of {args.repeats} rounds "
+          "(3 at 10^6)\n")
+    print("| pool method | k | evidence | peer | peer time | evidence / peer "
+          "| metafor 3.8-1 | evidence / metafor |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    all_gaps = []
+    for k in args.sizes:
+        repeats = args.repeats if k < 10**6 else min(args.repeats, 3)
+        rows, gaps = pool_rows(k, make_data(k), repeats, args.metafor_sizes, args.r_timeout)
+        print("\n".join(rows), flush=True)
+        all_gaps.append(f"k = {k:,}: " + "; ".join(gaps))
     for k in (10**3, 10**5):
-        data = make_data(k)
-        mods = data[["x", "g"]]
-        times = timings(lambda d=data, m=mods: meta_regression(d["yi"], d["vi"], m), args.repeats)
-        theirs = time_metafor(data, R_REG, r_repeats(k, args.repeats), args.r_timeout)
-        print(row("meta_regression REML, mods ~ x + g", k, statistics.median(times), theirs,
-                  min(times)), flush=True)
-    big = {k: t for k, t in best_t.items() if k >= 10**4}
-    print(f"\nlog-log slope of time on k: evidence {slope(big):.2f} (best times, k >= 10^4), "
-          f"metafor {slope(theirs_t):.2f} (sizes where it finished)")
+        print(regression_row(k, make_data(k), args.repeats, args.metafor_sizes, args.r_timeout),
+              flush=True)
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}\n")
+    print("\n".join(all_gaps))
 
 
 if __name__ == "__main__":

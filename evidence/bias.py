@@ -9,12 +9,21 @@ import pandas as pd
 from scipy import stats
 
 from . import _checks, _dist
-from ._fit import z_ratio
+from ._fit import Design, wls, z_ratio
 from .errors import ConvergenceError, EvidenceError
 from .pooling import pool
 from .regression import meta_regression
 
 EXACT_KENDALL_MAX_K = 1000  # above this the exact null distribution costs O(k^3); see rank_test
+# Sums over k effects (a pooled centre, a regression slope) carry rounding errors of a few
+# machine epsilons times the effects' size; differences below ROUNDING times max |yi| are
+# that noise, not data (no effect size is recorded to 14 significant digits).
+ROUNDING = 100 * np.finfo(float).eps
+
+
+def _noise_level(y):
+    """The size below which a difference between effects like ``y`` is rounding noise."""
+    return ROUNDING * float(np.max(np.abs(y)))
 
 
 def _scalar_frame(result, skip=()):
@@ -68,12 +77,10 @@ class EggerResult:
 
 def _weighted_lm(y, X, w):
     """R's ``lm(y ~ X - 1, weights = w)``: coefficients, their t-based SEs and df."""
-    xtw = X.T * w
-    inv = np.linalg.inv(xtw @ X)
-    beta = inv @ (xtw @ y)
+    fit = wls(Design(X), y, w)  # sums over studies without BLAS threads (see evidence._fit)
+    inv, beta, rss = fit.inv, fit.beta.copy(), fit.rss
     df = len(y) - X.shape[1]
-    rss = np.dot(w, (y - X @ beta) ** 2)
-    if rss <= 1e-20 * np.dot(w, y**2):  # residual SD below 1e-10 of the effects
+    if rss <= 1e-20 * (w * y**2).sum():  # residual SD below 1e-10 of the effects
         # an exact fit (e.g. two distinct vi): the residual variance is rounding noise, and
         # so would be t; take it as 0 (t = +/-inf) and a slope at rounding level as 0 (NaN)
         rss = 0.0
@@ -253,7 +260,7 @@ def rank_test(yi, vi):
     if np.ptp(v) == 0:
         raise EvidenceError("rank_test needs sampling variances that differ; all vi are equal.")
     w = 1 / v
-    theta = np.dot(w, y) / w.sum()
+    theta = (w * y).sum() / w.sum()
     resid = y - theta
     # residuals at rounding level (all yi equal) are 0: otherwise their signs, and tau,
     # would depend on the summation order of theta
@@ -300,10 +307,29 @@ class TrimFillResult:
         return _scalar_frame(self, skip=("points",))
 
 
-def _k0_step(yc, k, estimator):
-    """One trim-and-fill estimate of k0 (unrounded) and its standard error."""
-    ranks = stats.rankdata(np.abs(yc), method="ordinal")  # R's rank(ties.method = "first")
-    signed = np.sign(yc) * ranks
+def _ranks_first(a, tol):
+    """Ranks 1..k of ``a``, values within ``tol`` of each other tied and ranked by position.
+
+    R's ``rank(ties.method = "first")``, with ties judged at ``tol`` instead of exactly: a
+    centred effect differs from its mirror image by the rounding noise of the centre, and
+    that noise must not decide which of the two ranks higher.
+    """
+    order = np.argsort(a, kind="stable")
+    group = np.cumsum(np.r_[True, np.diff(a[order]) > tol])  # runs closer than tol
+    ranks = np.empty(len(a))
+    ranks[order[np.lexsort((order, group))]] = np.arange(1, len(a) + 1)
+    return ranks
+
+
+def _k0_step(yc, k, estimator, tol):
+    """One trim-and-fill estimate of k0 (unrounded) and its standard error.
+
+    ``yc`` are the sorted effects minus the centre; |yc| <= ``tol`` counts as 0 (no sign)
+    and |yc| within ``tol`` of each other as ties (ranked by position, as metafor's
+    ``ties.method = "first"``), so rounding noise in the centre cannot change k0.
+    """
+    yc = np.where(np.abs(yc) <= tol, 0.0, yc)
+    signed = np.sign(yc) * _ranks_first(np.abs(yc), tol)
     if estimator == "R0":
         left = -signed[signed < 0]
         k0 = k - (left.max() if left.size else k) - 1  # no study left of centre: k0 = 0
@@ -322,19 +348,25 @@ def _k0_step(yc, k, estimator):
 
 
 def _detect_side(y, v, method):
-    """metafor's default side: "right" if the slope of yi on sqrt(vi) is negative."""
-    slope = meta_regression(y, v, {"sei": np.sqrt(v)}, method=method).coefficients.loc["sei"]
-    return "right" if slope["estimate"] < 0 else "left"
+    """metafor's default side: "right" if the slope of yi on sqrt(vi) is negative.
+
+    A slope whose change over the range of sqrt(vi) is rounding noise (a symmetric funnel)
+    counts as 0, which metafor's test ``slope < 0`` sends to "left".
+    """
+    sei = np.sqrt(v)
+    slope = meta_regression(y, v, {"sei": sei}, method=method).coefficients.loc["sei", "estimate"]
+    return "right" if slope * np.ptp(sei) < -_noise_level(y) else "left"
 
 
 def _iterate_k0(ys, vs, method, estimator, maxiter):
     """Trim the k0 most extreme studies, re-estimate the centre, until k0 is stable."""
     k = len(ys)
     k0 = 0
+    tol = _noise_level(ys)
     for _ in range(maxiter):
         previous = k0
         centre = pool(ys[: k - k0], vs[: k - k0], method=method).estimate
-        k0_raw, se_k0 = _k0_step(ys - centre, k, estimator)
+        k0_raw, se_k0 = _k0_step(ys - centre, k, estimator, tol)
         k0 = int(max(0, round(k0_raw)))  # round half to even, as R's round()
         if k0 == previous:
             return k0, se_k0, centre
@@ -371,12 +403,21 @@ def trim_and_fill(yi, vi, method="REML", estimator="L0", side=None, alpha=0.05, 
     Notes
     -----
     As metafor 3.8-1 ``trimfill(rma(yi, vi, method), estimator, side)``. Effects are
-    mirrored when side = "right" and sorted (stably); each iteration pools the k - k0
-    smallest, ranks |yi - centre| (ties by position) and updates k0 = max(0, round(k0)) with
-    the L0, R0 or Q0 formula of Duval and Tweedie (2000), until k0 repeats. The k0
-    largest effects are then reflected about the final centre and the model is refitted to
-    all k + k0 studies. ``se_k0`` is metafor's standard error from the last iteration;
-    ``p_k0`` (R0 only, else NaN) is metafor's one-sided p = 0.5^(k0 + 1).
+    mirrored when side = "right" and sorted; each iteration pools the k - k0 smallest,
+    ranks |yi - centre| (ties by position) and updates k0 = max(0, round(k0)) with the L0,
+    R0 or Q0 formula of Duval and Tweedie (2000), until k0 repeats. The k0 largest effects
+    are then reflected about the final centre and the model is refitted to all k + k0
+    studies. ``se_k0`` is metafor's standard error from the last iteration; ``p_k0`` (R0
+    only, else NaN) is metafor's one-sided p = 0.5^(k0 + 1).
+
+    Two choices make the result independent of row order and of rounding, where metafor's
+    is not: tied effects are sorted by vi (metafor keeps their row order, so its k0 can
+    change when rows are shuffled; both agree on rows sorted by (yi, vi)), and centred
+    effects within 100 machine epsilons of max |yi| of 0 or of each other count as 0 and
+    as tied (metafor compares them exactly, so the rounding noise of the centre can decide
+    a sign or a rank: an exactly symmetric funnel gets k0 = 0 or 1 by that noise). For the
+    same reason a slope on sqrt(vi) that changes the fit by less than that over the range
+    of sqrt(vi) counts as 0 when the side is chosen ("left", as metafor's for 0).
 
     References
     ----------
@@ -397,7 +438,7 @@ def trim_and_fill(yi, vi, method="REML", estimator="L0", side=None, alpha=0.05, 
     side = _detect_side(y, v, method) if side is None else \
         _checks.check_choice(side, ("left", "right"), "side")
     sign = -1.0 if side == "right" else 1.0
-    order = np.argsort(sign * y, kind="stable")
+    order = np.lexsort((v, sign * y))  # tied effects by variance: input order never matters
     ys, vs = sign * y[order], v[order]
     k0, se_k0, centre = _iterate_k0(ys, vs, method, estimator, maxiter)
     filled_y = sign * (2 * centre - ys[len(y) - k0:])
@@ -457,9 +498,10 @@ def _orwin(y, target):
 
 def _rosenberg(y, v, alpha):
     w = 1 / v
-    mean = np.dot(w, y) / w.sum()
+    wy = (w * y).sum()
+    mean = wy / w.sum()
     z = mean / np.sqrt(1 / w.sum())
-    extra_w = (np.dot(w, y) / _dist.norm_isf(alpha / 2)) ** 2 - w.sum()
+    extra_w = (wy / _dist.norm_isf(alpha / 2)) ** 2 - w.sum()
     n = max(0.0, len(y) * extra_w / w.sum())
     return n, float(2 * _dist.norm_sf(abs(z))), float(mean), np.nan
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import _checks
-from ._fit import fit_model, tau2_q_profile, z_ratio
+from ._fit import Design, fit_model, tau2_q_profile, z_ratio
 from .errors import EvidenceError
 
 
@@ -76,8 +76,9 @@ class PoolResult:
         Notes
         -----
         As metafor's ``confint(res)`` for ``rma.uni`` (Viechtbauer 2007): each bound solves
-        Q(tau2) = chi-square quantile with k - 1 df by Brent's method on [0, tau2_max],
-        tau2_max = max(100, 10 tau^2); a bound below 0 is reported as 0, one above tau2_max
+        Q(tau2) = chi-square quantile with k - 1 df on [0, tau2_max] (metafor: R's
+        ``uniroot``; here safeguarded Newton steps to the same 1e-14 tolerance, the same
+        root), tau2_max = max(100, 10 tau^2); a bound below 0 is reported as 0, one above tau2_max
         as tau2_max. I^2 and H^2 bounds use the same typical within-study variance as ``i2``.
 
         References
@@ -172,8 +173,9 @@ def pool(yi, vi, method="REML", test="z", alpha=0.05):
     * tau^2: DL, HE, HS and SJ in closed form (SJ started from the variance of yi with
       divisor k); ML and REML by Fisher scoring from max(0, HE) with step halving at 0,
       stopping when tau^2 changes by less than 1e-12, plus metafor's check that tau^2 = 0
-      does not have a higher likelihood; PM by Brent's method on Q(tau2) = k - 1 over
-      [0, max(100, 10 mad(yi)^2)]. EB (Morris) is computed by the same root finding: the
+      does not have a higher likelihood; PM as the root of Q(tau2) = k - 1 in
+      [0, max(100, 10 mad(yi)^2)] (metafor: R's ``uniroot``; here Newton steps kept inside
+      a bracket, to the same 1e-14 tolerance on tau^2, so the same root). EB (Morris) is computed by the same root finding: the
       fixed point of metafor's EB iteration is the PM equation, so both give the same tau^2.
       tau^2 is truncated at 0.
     * Knapp-Hartung: the variance of the estimate is multiplied by
@@ -201,7 +203,7 @@ def pool(yi, vi, method="REML", test="z", alpha=0.05):
     test = _checks.check_choice(test, _checks.TESTS, "test")
     alpha = _checks.check_alpha(alpha)
     _checks.check_k(len(y), 1, method, test)
-    model = fit_model(y, v, np.ones((len(y), 1)), method, test, alpha)
+    model = fit_model(y, v, Design.intercept(len(y)), method, test, alpha)
     return _result(model)
 
 

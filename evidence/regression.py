@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import _checks
-from ._fit import estimate_tau2, fit_model
+from ._fit import Design, as_design, estimate_tau2, fit_model, fixed_effect_fit
 from .errors import EvidenceError
 
 EIGEN_TOL = 1e-7  # metafor's control$evtol for a rank-deficient X'X
@@ -125,8 +125,9 @@ def design_matrix(moderators, k=None, check_rank=True):
 
 
 def check_full_rank(X, terms):
-    """Raise if the model matrix ``X`` (columns ``terms``) is not of full column rank."""
-    if np.linalg.eigvalsh(X.T @ X).min() <= EIGEN_TOL:
+    """Raise if the model matrix ``X`` (array or Design; columns ``terms``) is not of full
+    column rank."""
+    if np.linalg.eigvalsh(as_design(X).gram()).min() <= EIGEN_TOL:
         raise EvidenceError(
             f"the moderators are collinear (terms {terms[1:]}); the model matrix is not of "
             "full rank, so drop a redundant moderator."
@@ -241,8 +242,9 @@ def meta_regression(yi, vi, moderators, method="REML", test="z", alpha=0.05):
     X, terms, coding = design_matrix(moderators, len(y), check_rank=False)
     k, p = X.shape
     _checks.check_k(k, p, method, test)
-    check_full_rank(X, terms)
-    model = fit_model(y, v, X, method, test, alpha)
+    design = Design(X)
+    check_full_rank(design, terms)
+    model = fit_model(y, v, design, method, test, alpha)
     qm, (m, ddf), qm_p = model.wald(np.arange(1, p))
     return MetaRegressionResult(
         coefficients=_coef_table(model, terms), qm=qm, qm_df=m, qm_ddf=ddf, qm_pvalue=qm_p,
@@ -266,9 +268,9 @@ def _coef_table(model, terms):
 def _pseudo_r2(model):
     """metafor's R^2 (percent): proportional reduction in tau^2, or adjusted R^2 for FE."""
     if model.method == "FE":
-        return _weighted_adj_r2(model.y, model.X, 1 / model.v)
+        return _weighted_adj_r2(model.y, model.v, model.design)
     try:
-        tau2_0 = estimate_tau2(model.y, model.v, np.ones((model.k, 1)), model.method)
+        tau2_0 = estimate_tau2(model.y, model.v, Design.intercept(model.k), model.method)
     except EvidenceError:
         return np.nan  # metafor reports NA when the intercept-only fit fails
     if tau2_0 == 0:
@@ -277,12 +279,10 @@ def _pseudo_r2(model):
     return min(100.0, max(0.0, 100 * (tau2_0 - model.tau2) / tau2_0))
 
 
-def _weighted_adj_r2(y, X, w):
-    """100 x adjusted R^2 of ``lm(y ~ X, weights = w)``, floored at 0."""
+def _weighted_adj_r2(y, v, design):
+    """100 x adjusted R^2 of ``lm(y ~ X, weights = 1 / v)``, floored at 0."""
     if np.all(y == y[0]):
         return 0.0
-    k, p = X.shape
-    beta = np.linalg.solve((X.T * w) @ X, (X.T * w) @ y)
-    rss = np.dot(w, (y - X @ beta) ** 2)
-    tss = np.dot(w, (y - np.dot(w, y) / w.sum()) ** 2)
-    return max(0.0, 100 * (1 - (rss / tss) * (k - 1) / (k - p)))
+    rss = fixed_effect_fit(design, y, v).rss
+    tss = fixed_effect_fit(Design.intercept(design.k), y, v).rss
+    return max(0.0, 100 * (1 - (rss / tss) * (design.k - 1) / (design.k - design.p)))

@@ -120,7 +120,7 @@ def _row(group, fit):
 def _between_q(estimates, se):
     """Fixed-effect Q of the group estimates: Wald test that they are all equal."""
     w = 1 / se**2
-    q = float(np.dot(w, (estimates - np.dot(w, estimates) / w.sum()) ** 2))
+    q = float(np.sum(w * (estimates - np.sum(w * estimates) / w.sum()) ** 2))
     df = len(estimates) - 1
     return q, df, float(_dist.chi2_sf(q, df))
 

@@ -1,6 +1,7 @@
 """egger_test, rank_test, trim_and_fill and fail_safe_n against metafor's regtest, ranktest,
 trimfill and fsn, plus bad input."""
 
+import itertools
 import re
 
 import numpy as np
@@ -62,9 +63,19 @@ def test_exact_kendall_p_equals_scipys_exact_test(n):
 # ---------------------------------------------------------------- trim and fill
 
 
+def sorted_data(name):
+    """A golden data set ordered by (yi, vi), as the trimfill cases fed it to metafor."""
+    yi, vi = data(name)
+    order = np.lexsort((vi, yi))
+    return yi[order], vi[order]
+
+
 @pytest.mark.parametrize("case", GOLD["trimfill"], ids=case_id)
 def test_trim_and_fill_matches_trimfill(case):
-    res = trim_and_fill(*data(case["data"]), method=case["method"],
+    # metafor breaks ties in yi by row order and we by vi: on rows sorted by (yi, vi) both
+    # orders agree (see make_metafor_bias.R; hackshaw1998 FE Q0 gives k0 = 10 in metafor on
+    # the shipped row order and 9 on the sorted one)
+    res = trim_and_fill(*sorted_data(case["data"]), method=case["method"],
                         estimator=case["estimator"], side=case["side_arg"])
     assert (res.k0, res.side, res.k) == (case["k0"], case["side"], case["k"])
     for name in ("se_k0", "p_k0", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high",
@@ -84,14 +95,73 @@ def test_golden_trim_and_fill_covers_filling_and_both_sides():
     assert any(c["k0"] == 0 for c in cases)
 
 
-def test_symmetric_funnel_needs_no_filling():
-    yi = np.array([-0.2, -0.1, 0.0, 0.1, 0.2])
-    vi = np.array([0.04, 0.01, 0.02, 0.01, 0.04])
-    res = trim_and_fill(yi, vi)
+def test_balanced_funnel_needs_no_filling():
+    # effects spread evenly around ~0.006, no ties: sorted |yi - centre| alternate sides
+    # (gaps >= 0.028), so on either side and with every estimator k0 = 0 with a clear
+    # margin (L0 and Q0 give unrounded k0 of 0.18, R0 gives -1)
+    yi = np.array([-0.32, -0.15, -0.03, 0.07, 0.21, 0.27])
+    vi = np.array([0.04, 0.02, 0.01, 0.012, 0.025, 0.045])
     fit = pool(yi, vi)
-    assert res.k0 == 0 and not res.points["filled"].any()
-    assert (res.estimate, res.se, res.tau2) == (fit.estimate, fit.se, fit.tau2)
-    assert "points" not in res.to_frame().columns
+    for estimator, side in itertools.product(("L0", "R0", "Q0"), (None, "left", "right")):
+        res = trim_and_fill(yi, vi, estimator=estimator, side=side)
+        assert res.k0 == 0 and not res.points["filled"].any(), (estimator, side)
+        # with nothing filled the refit is pool() on the same studies, so only summation
+        # order can differ: 1e-12 relative is far above that and far below any real change
+        np.testing.assert_allclose([res.estimate, res.se, res.tau2],
+                                   [fit.estimate, fit.se, fit.tau2], rtol=1e-12, atol=1e-15)
+    assert "points" not in trim_and_fill(yi, vi).to_frame().columns
+
+
+# An exactly symmetric funnel: a study at the centre and mirrored pairs with equal variances.
+# Centred, the effects tie in |yi - centre| and the middle one is 0 -- but only up to the
+# rounding noise of the centre (~1e-17), whose sign used to decide k0 (1 or 0). Ties and
+# zeros are now judged at 100 machine epsilons of the effects' size, so k0 = 0 always
+# (the exact-arithmetic answer: L0 = 2/9, Q0 = 0.23, R0 = 0 before rounding).
+SYMMETRIC_Y = np.array([-0.2, -0.1, 0.0, 0.1, 0.2])
+SYMMETRIC_V = np.array([0.04, 0.01, 0.02, 0.01, 0.04])
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.3, -1.7, 1e3])  # shifts add rounding noise
+@pytest.mark.parametrize("side", [None, "left", "right"])
+@pytest.mark.parametrize("estimator", ["L0", "R0", "Q0"])
+def test_symmetric_funnel_needs_no_filling_whatever_the_rounding(estimator, side, shift):
+    for method in ("REML", "FE", "DL"):
+        res = trim_and_fill(SYMMETRIC_Y + shift, SYMMETRIC_V, method=method,
+                            estimator=estimator, side=side)
+        assert res.k0 == 0, (method, res.side)
+        if side is None:  # the slope on sqrt(vi) is 0 up to rounding: metafor's "left"
+            assert res.side == "left"
+
+
+def test_symmetric_funnel_ignores_noise_in_the_last_bits():
+    # each effect moved by one unit in the last place, up or down (|change| ~ 3e-17)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        nudged = np.nextafter(SYMMETRIC_Y, SYMMETRIC_Y + rng.choice([-1.0, 1.0], 5))
+        assert trim_and_fill(nudged, SYMMETRIC_V).k0 == 0
+
+
+@pytest.mark.parametrize(("name", "method", "estimator"), [
+    ("konstantopoulos2011", "REML", "L0"),  # tied yi with different vi among filled studies
+    ("hackshaw1998", "FE", "Q0"),  # metafor: k0 = 10 in the shipped row order, 9 sorted
+    ("synthetic_ties", "DL", "R0"),  # effects rounded to 0.1: many ties
+])
+def test_trim_and_fill_does_not_depend_on_row_order(name, method, estimator):
+    yi, vi = data(name)
+    ref = trim_and_fill(yi, vi, method=method, estimator=estimator)
+    filled = ref.points[ref.points["filled"]].sort_values(["yi", "vi"]).to_numpy(float)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        order = rng.permutation(len(yi))
+        res = trim_and_fill(yi[order], vi[order], method=method, estimator=estimator)
+        assert (res.k0, res.side) == (ref.k0, ref.side)
+        # the same studies in another order: summation order changes the last bits only
+        np.testing.assert_allclose([res.estimate, res.se, res.tau2],
+                                   [ref.estimate, ref.se, ref.tau2], rtol=1e-10, atol=1e-12)
+        observed = res.points[~res.points["filled"]]
+        np.testing.assert_array_equal(observed["yi"], yi[order])  # observed rows: input order
+        again = res.points[res.points["filled"]].sort_values(["yi", "vi"]).to_numpy(float)
+        np.testing.assert_allclose(again, filled, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------- fail-safe N

@@ -1,6 +1,8 @@
 """Invariances checked with hypothesis, and the input contract shared by every evidence
 function (bad input, smallest k, homogeneous data) as parametrised tables."""
 
+import contextlib
+import os
 import re
 
 import numpy as np
@@ -11,6 +13,11 @@ from hypothesis import strategies as st
 
 import evidence as ev
 from evidence import ConvergenceError, meta_regression, pool
+
+# In CI every run draws the same examples (derandomize) and keeps no example database, so a
+# red CI run can be repeated and a green one is not luck; elsewhere examples vary per run.
+settings.register_profile("evidence-ci", derandomize=True, database=None, deadline=None)
+BASE = settings.get_profile("evidence-ci") if os.environ.get("CI") else settings(deadline=None)
 
 METHODS = ["FE", "DL", "REML", "ML", "PM", "HS", "SJ", "HE", "EB"]
 # Iterative estimators stop when tau^2 changes by < 1e-12 (absolute), so two fits of
@@ -38,7 +45,7 @@ def close(a, b):
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(BASE, max_examples=60)
 @given(studies(), st.sampled_from(METHODS), st.randoms(use_true_random=False))
 def test_estimate_does_not_depend_on_study_order(data, method, rnd):
     yi, vi = data
@@ -49,7 +56,7 @@ def test_estimate_does_not_depend_on_study_order(data, method, rnd):
     close(a.weights[order], b.weights)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(BASE, max_examples=60)
 @given(studies(), st.sampled_from(METHODS), st.floats(-10, 10), st.sampled_from(["z", "knha"]))
 def test_shifting_effects_shifts_estimate_and_ci_only(data, method, c, test):
     yi, vi = data
@@ -58,7 +65,7 @@ def test_shifting_effects_shifts_estimate_and_ci_only(data, method, c, test):
     close([a.tau2, a.i2, a.se], [b.tau2, b.i2, b.se])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(BASE, max_examples=60)
 @given(studies(), st.sampled_from(METHODS), st.floats(0.1, 10))
 def test_scaling_effects_scales_estimate_and_tau2(data, method, scale):
     yi, vi = data
@@ -70,7 +77,7 @@ def test_scaling_effects_scales_estimate_and_tau2(data, method, scale):
     np.testing.assert_allclose(a.i2, b.i2, rtol=RTOL, atol=1e-5)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(BASE, max_examples=100)
 @given(studies(min_k=1), st.sampled_from(METHODS))
 def test_tau2_and_i2_are_never_negative(data, method):
     res = fit_or_skip(*data, method)
@@ -79,7 +86,7 @@ def test_tau2_and_i2_are_never_negative(data, method):
         assert res.h2 >= 1
 
 
-@settings(max_examples=40, deadline=None)
+@settings(BASE, max_examples=40)
 @given(studies(min_k=5), st.sampled_from(["FE", "DL", "REML", "ML", "HE", "SJ"]),
        st.randoms(use_true_random=False))
 def test_meta_regression_does_not_depend_on_study_order(data, method, rnd):
@@ -174,16 +181,23 @@ def _heterogeneity_fields(result):
     return {n: np.atleast_1d(getattr(result, n)) for n in names if hasattr(result, n)}
 
 
+# Zero heterogeneity, up to how each estimate reaches its boundary: tau^2 is truncated at 0
+# or stopped by Fisher scoring within 1e-12 of it; pool_multilevel's optimiser stops within
+# ML_ATOL = 1e-8 of a variance component at 0 (tests/metafor_bias_golden.py); I^2 (percent)
+# = 100 tau^2 / (s^2 + tau^2) with s^2 >= min(VI) = 0.01 turns 1e-10 into 1e-6.
+ZERO_ATOL = {"tau2": 1e-10, "tau2_del": 1e-10, "sigma2": 1e-8, "i2": 1e-6}
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_homogeneous_data_work_and_report_zero_heterogeneity(name):
     # identical effects with unequal variances: no heterogeneity at all
     result = FUNCTIONS[name][0]([0.2] * 6, VI)
     for field, values in _heterogeneity_fields(result).items():
         finite = values[~np.isnan(values)]
-        assert np.all(finite == 0), f"{name}: {field} = {values}"
+        assert np.all(np.abs(finite) <= ZERO_ATOL[field]), f"{name}: {field} = {values}"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(BASE, max_examples=40)
 @given(studies(min_k=4))
 def test_no_function_reports_negative_heterogeneity(data):
     yi, vi = data
@@ -199,7 +213,7 @@ def test_no_function_reports_negative_heterogeneity(data):
             assert np.all(values[~np.isnan(values)] >= 0), f"{name}: {field} = {values}"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(BASE, max_examples=40)
 @given(studies(min_k=4), st.randoms(use_true_random=False))
 def test_bias_and_robust_results_do_not_depend_on_study_order(data, rnd):
     # Kendall's tau (rank_test) jumps when two values swap order, so values that differ
@@ -221,5 +235,11 @@ def test_bias_and_robust_results_do_not_depend_on_study_order(data, rnd):
         (ev.robust_pool(yi, vi, clusters, method="DL"),
          ev.robust_pool(yi[order], vi[order], clusters[order], method="DL"), ("estimate", "se")),
     ]
+    # rounded draws tie often: trim-and-fill must rank ties the same in any order (a k0
+    # that cycles raises ConvergenceError, as metafor stops: not an order question)
+    with contextlib.suppress(ev.ConvergenceError):
+        pairs.append((ev.trim_and_fill(yi, vi, method="DL"),
+                      ev.trim_and_fill(yi[order], vi[order], method="DL"),
+                      ("k0", "estimate", "tau2")))
     for a, b, names in pairs:
         close([getattr(a, n) for n in names], [getattr(b, n) for n in names])

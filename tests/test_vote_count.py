@@ -25,6 +25,8 @@ def test_every_category_is_counted_and_only_signs_are_tested():
     assert isinstance(res, VoteCountResult)
     assert (res.n_increase, res.n_decrease, res.n_no_change, res.n_mixed, res.n_not_reported) == (3, 2, 2, 1, 1)
     assert (res.n_total, res.n_tested) == (9, 5)
+    # exact on purpose: the p-value is a function of the two counts alone, so the same
+    # counts must give the very same number (any difference means other votes leaked in)
     assert res.pvalue == vote_count(["increase"] * 3 + ["decrease"] * 2).pvalue
     assert res.to_frame().loc[0, "n_total"] == 9
 
@@ -32,7 +34,7 @@ def test_every_category_is_counted_and_only_signs_are_tested():
 def test_signed_numbers_equal_their_directions():
     effects = np.array([0.2, -0.1, 0.3, 0.05, -0.4, 0.0])
     words = ["increase", "decrease", "increase", "increase", "decrease", "no_change"]
-    assert vote_count(effects) == vote_count(words)
+    assert vote_count(effects) == vote_count(words)  # same counts: identical floats, as above
 
 
 VOTE_ERRORS = [

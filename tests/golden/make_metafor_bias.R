@@ -129,8 +129,13 @@ ranktest_case <- function(name) {
   list(data = name, call = "ranktest(yi, vi)", tau = num(res$tau), pvalue = num(res$pval))
 }
 
+# trimfill() breaks ties in yi by input order (a stable sort), so with tied yi of different
+# vi its result depends on the order of the rows; evidence breaks them by vi. The data go in
+# sorted by (yi, vi), where both orders agree (evidence is tested on the same sorted data).
 trimfill_case <- function(name, method, estimator, side = NULL) {
   d <- data_sets[[name]]
+  o <- order(d$yi, d$vi)
+  d <- list(yi = d$yi[o], vi = d$vi[o])
   x <- fit_uni(d, method)
   res <- if (is.null(side)) {
     trimfill(x, estimator = estimator, control = CTRL)
@@ -139,7 +144,8 @@ trimfill_case <- function(name, method, estimator, side = NULL) {
   }
   side_str <- if (is.null(side)) "" else sprintf(', side = "%s"', side)
   list(data = name, method = method, estimator = estimator, side_arg = side,
-       call = sprintf('trimfill(rma(yi, vi, method = "%s", %s), estimator = "%s"%s, %s)',
+       call = sprintf(paste0('o <- order(yi, vi); trimfill(rma(yi[o], vi[o], method = "%s", %s), ',
+                             'estimator = "%s"%s, %s)'),
                       method, CTRL_STR, estimator, side_str, CTRL_STR),
        k0 = res$k0, se_k0 = num(res$se.k0), side = res$side, p_k0 = num(res$p.k0),
        k = res$k, estimate = num(res$beta), se = num(res$se), statistic = num(res$zval),
