@@ -7,13 +7,14 @@ batch and against what is stored). Nothing is written until the whole batch pass
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .bib import record_bibtex
 from .errors import DuplicateError, RecordError
-from .records import TABLES, record_label, validate
+from .records import MAX_LINK_ID, TABLES, record_label, shown, validate
 from .vocab import FIELD_VOCABULARY, nearest
 
 PK = {"sources": "key", "studies": "id", "effects": "id", "claims": "id", "claim_links": "id"}
@@ -69,13 +70,13 @@ def _validate_all(store, records, batch: Batch, origins: dict) -> None:
         places = origins.get(table) or []
         for index, raw in enumerate(records.get(table) or []):
             label = record_label(table, index, raw, places[index] if index < len(places) else None)
-            row = _complete(store, table, validate(table, raw, label), now)
+            row = _complete(store, table, validate(table, raw, label), now, label)
             batch.rows[table].append(row)
             batch.labels[table].append(label)
     _collect_mechanisms(batch)
 
 
-def _complete(store, table: str, row: dict, now: str) -> dict:
+def _complete(store, table: str, row: dict, now: str, label: str | None = None) -> dict:
     if table == "sources":
         if "bibtex" not in row:
             row["bibtex"] = record_bibtex(row)
@@ -89,7 +90,7 @@ def _complete(store, table: str, row: dict, now: str) -> dict:
     elif table == "effects":
         from .effects import complete_effect
 
-        row = complete_effect(row)
+        row = complete_effect(row, label)
     return {k: v for k, v in row.items() if v is not None}
 
 
@@ -147,7 +148,7 @@ def check_term(store, vocab: str, value: str, **where) -> None:
     hint = nearest(vocab, value)
     hint = hint if hint in allowed else None
     suggestion = f"did you mean '{hint}'? " if hint else ""
-    raise RecordError(f"'{value}' is not an allowed value of {vocab}", value=value,
+    raise RecordError(f"{shown(value)} is not an allowed value of {vocab}", value=value,
                       allowed=f"{suggestion}allowed: {', '.join(allowed)}", **where)
 
 
@@ -179,7 +180,7 @@ def _check_references(store, batch: Batch, table: str) -> None:
         known = {row[PK[target]] for row in batch.rows[target]} | store.existing_keys(target, list(wanted))
         for row, label in zip(batch.rows[table], batch.labels[table], strict=True):
             if name in row and row[name] not in known:
-                raise RecordError(f"'{row[name]}' is not a known {_SINGULAR[target]} key",
+                raise RecordError(f"{shown(row[name])} is not a known {_SINGULAR[target]} key",
                                   table=table, record=label, field=name, value=row[name], allowed=fix)
 
 
@@ -210,23 +211,45 @@ def _check_duplicate_links(store, batch: Batch) -> None:
 
 
 def _assign_effect_ids(store, batch: Batch) -> None:
-    """Effects without an id get ``<study_id>/e<n>``, numbered after those already stored."""
+    """Effects without an id get ``<study_id>/e<n>``, numbered after the highest number in use.
+
+    Numbering from the highest number, not from the count, keeps ids free after a removal
+    (``S/e1`` removed from ``S/e1, S/e2``: the next is ``S/e3``, not a second ``S/e2``).
+    """
     counters: dict[str, int] = {}
+    given = [row["id"] for row in batch.rows["effects"] if "id" in row]
     for row in batch.rows["effects"]:
         if "id" in row:
             continue
         study = row["study_id"]
         if study not in counters:
-            counters[study] = store.effect_count(study)
+            counters[study] = _highest_effect_number(store, study, given)
         counters[study] += 1
         row["id"] = f"{study}/e{counters[study]}"
 
 
+def _highest_effect_number(store, study: str, given: list[str]) -> int:
+    stored = [r[0] for r in store.db.execute("SELECT id FROM effects WHERE study_id = ?", [study])]
+    pattern = re.compile(re.escape(study) + r"/e([0-9]+)")
+    numbers = [int(m.group(1)) for i in (*stored, *given) if (m := pattern.fullmatch(i))]
+    return max(numbers, default=0)
+
+
 def _assign_link_ids(store, batch: Batch) -> None:
-    """Links without an id get the next free integers, so the batch knows its ids before insert."""
-    given = [row["id"] for row in batch.rows["claim_links"] if "id" in row]
-    next_id = max([store.max_link_id(), *given]) + 1
-    for row in batch.rows["claim_links"]:
-        if "id" not in row:
-            row["id"] = next_id
-            next_id += 1
+    """Links without an id get the next free integers, so the batch knows its ids before insert.
+
+    After the highest id in use while that stays within :data:`MAX_LINK_ID`; past it (a
+    base that stored a huge id before ids were bounded) the lowest unused ids instead.
+    """
+    rows = [row for row in batch.rows["claim_links"] if "id" not in row]
+    if not rows:
+        return
+    given = {row["id"] for row in batch.rows["claim_links"] if "id" in row}
+    highest = max([store.max_link_id(), *given])
+    if highest + len(rows) <= MAX_LINK_ID:
+        free = iter(range(highest + 1, highest + len(rows) + 1))
+    else:
+        used = given | {r[0] for r in store.db.execute("SELECT id FROM claim_links")}
+        free = (i for i in range(1, MAX_LINK_ID + 1) if i not in used)
+    for row in rows:
+        row["id"] = next(free)

@@ -1,8 +1,11 @@
 """Record models: what one source, study, effect, claim or link may hold, checked before any write.
 
-Field-level rules (types, ranges, DOI syntax, depth order, positive means for a log ratio)
-live here as pydantic models; rules that need the database (vocabularies, unknown keys,
-duplicates) live in :mod:`kb.checks`. Every failure becomes one :class:`RecordError` line.
+Field-level rules (types, ranges, lengths, characters, DOI and URL syntax, depth order,
+positive means for a log ratio) live here as pydantic models; rules that need the database
+(vocabularies, unknown keys, duplicates) live in :mod:`kb.batch`. Every failure becomes one
+:class:`RecordError` line. The input limits (file sizes, nesting, text lengths, link ids,
+how much of a bad value a message shows) are the named constants below: the one place
+that sets them, and every message that enforces one names it.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -25,18 +31,120 @@ from .errors import RecordError
 
 TABLES = ("sources", "studies", "effects", "claims", "claim_links")
 
-DOI_PATTERN = r"^10\.\d{4,9}/\S+$"
+# -- input limits ------------------------------------------------------------------------
+# Every input is bounded so that no file or record can take unbounded time or memory, and
+# no message can grow with the input. Each limit is far above anything real data needs
+# (the shipped seed's longest text is 1,100 characters, its files 0.33 MB at most).
+
+#: Bytes of a JSON or CSV record file (and of each file a CSV export writes): room for
+#: about 10⁵ studies; a larger base is added as several files, which ``add`` takes together.
+MAX_FILE_BYTES = 64 * 2**20
+#: Bytes of a YAML or BibTeX file: their parsers build a tree about 20 times the file's size.
+MAX_YAML_BYTES = 16 * 2**20
+#: Levels of mappings and lists in a YAML/JSON record file: a record file needs 4
+#: (tables → list of records → record → list of mechanisms).
+MAX_NESTING = 8
+#: Characters of an id, key, DOI or vocabulary term.
+MAX_ID_CHARS = 200
+#: Characters of a one-line text field (title, site, units, URL, ...).
+MAX_LINE_CHARS = 2_000
+#: Characters of a free-text field (summary, quote, notes, BibTeX entry, author list);
+#: below the csv module's 131,072-character field limit, so a CSV never hits that first.
+MAX_TEXT_CHARS = 100_000
+#: Items of a list field (mechanisms of one study).
+MAX_LIST_ITEMS = 50
+#: Characters of a number written as text (a CSV cell, a command-line value).
+MAX_NUMBER_CHARS = 40
+#: Largest claim link id: links are numbered 1, 2, 3, ...; the bound keeps every next id
+#: far from SQLite's 2⁶³ − 1.
+MAX_LINK_ID = 2**31 - 1
+#: Characters of a bad value quoted in an error message (cut before it is escaped).
+MAX_SHOWN_CHARS = 60
+
+#: Characters of an effect id: a study id and the "/e<n>" of a generated effect id.
+MAX_EFFECT_ID_CHARS = MAX_ID_CHARS + 20
+
+LIMIT_NAMES = {MAX_EFFECT_ID_CHARS: "MAX_EFFECT_ID_CHARS", MAX_ID_CHARS: "MAX_ID_CHARS", MAX_LINE_CHARS: "MAX_LINE_CHARS",
+               MAX_TEXT_CHARS: "MAX_TEXT_CHARS", MAX_LIST_ITEMS: "MAX_LIST_ITEMS"}
+
+_DOI_SUFFIX = r"(?:[-._;()/:A-Za-z0-9\[\]+>]|<[0-9])+"
+# Crossref's recommended DOI characters plus [ ] + and the "<digit ... >" of old SICI DOIs:
+# no quote, space, backslash, ampersand or "<" that could open markup.
+DOI_PATTERN = rf"^10\.[0-9]{{4,9}}/{_DOI_SUFFIX}$"
+URL_PATTERN = (r"^(?:[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f-\x9f\"'<>\\^`{|}]+"
+               rf"|doi:10\.[0-9]{{4,9}}/{_DOI_SUFFIX})$")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]*$"
 KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_:.+-]*$"
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN, max_length=200)]
-Key = Annotated[str, StringConstraints(strip_whitespace=True, pattern=KEY_PATTERN, max_length=200)]
-Doi = Annotated[str, StringConstraints(strip_whitespace=True, pattern=DOI_PATTERN)]
-Depth = Annotated[float, Field(ge=-100, le=2000)]
-Count = Annotated[int, Field(ge=1, le=1_000_000)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Control characters print as terminal escapes or hide text: one-line fields allow none,
+# free text allows tab and line breaks (a carriage return only before a line feed).
+_LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
+
+
+def _no_control(pattern: re.Pattern, what: str):
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found:
+            raise ValueError(f"{shown(value)} holds the control character {found.group()!r} at "
+                             f"position {found.start()}; {what}")
+        return value
+    return AfterValidator(check)
+
+
+def _number_input(value):
+    """Refuse what pydantic would quietly turn into a number, or what is no number at all."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value} is not a number (YAML reads yes/no/on/off/true/false as "
+                         "true/false); write the number")
+    if isinstance(value, str) and len(value) > MAX_NUMBER_CHARS:
+        raise ValueError(f"{shown(value)} is not a number ({len(value):,} characters; a number "
+                         f"has at most {MAX_NUMBER_CHARS}, MAX_NUMBER_CHARS)")
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # pydantic names the problem
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ValueError(f"{shown(value)} is not a finite number; numbers must be finite "
+                         "(leave the field out when the value is missing)")
+    return value
+
+
+_NUMBER = BeforeValidator(_number_input)
+_ONE_LINE = _no_control(_LINE_CONTROL, "one-line fields allow no control characters")
+_FREE_TEXT = _no_control(_TEXT_CONTROL, "text may hold tabs and line breaks but no other "
+                                        "control characters (e.g. terminal escapes)")
+
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LINE_CHARS),
+                 _ONE_LINE]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS),
+                 _FREE_TEXT]
+Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS),
+                 _ONE_LINE]
+Id = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN, max_length=MAX_ID_CHARS)]
+EffectId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN,
+                                            max_length=MAX_EFFECT_ID_CHARS)]
+Key = Annotated[str, StringConstraints(strip_whitespace=True, pattern=KEY_PATTERN, max_length=MAX_ID_CHARS)]
+Doi = Annotated[str, StringConstraints(strip_whitespace=True, pattern=DOI_PATTERN, max_length=MAX_ID_CHARS)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, pattern=URL_PATTERN, max_length=MAX_LINE_CHARS)]
+
+
+def _real(**bounds):
+    return Annotated[float, Field(allow_inf_nan=False, **bounds), _NUMBER]
+
+
+def _whole(**bounds):
+    return Annotated[int, Field(**bounds), _NUMBER]
+
+
+Depth = _real(ge=-100, le=2000)
+Count = _whole(ge=1, le=1_000_000)
+NonNegative = _real(ge=0)
+Finite = _real()
+Warming = _real(gt=0, le=25)
+Duration = _real(gt=0, le=1000)
 
 #: ``quality_flag`` prefix of an effect that is a finer breakdown of another stored effect.
 PART_OF = "part of "
@@ -70,18 +178,18 @@ class SourceRecord(_Record):
                         "online", "dataset", "unpublished", "manual"] = "article"
     title: Text | None = None
     authors: Text | None = None
-    first_author: Text | None = None
-    year: Annotated[int, Field(ge=1500, le=2100)] | None = None
-    journal: Text | None = None
-    volume: Text | None = None
-    number: Text | None = None
-    pages: Text | None = None
-    publisher: Text | None = None
-    url: Text | None = None
+    first_author: Line | None = None
+    year: _whole(ge=1500, le=2100) | None = None
+    journal: Line | None = None
+    volume: Line | None = None
+    number: Line | None = None
+    pages: Line | None = None
+    publisher: Line | None = None
+    url: Url | None = None
     doi: Doi | None = None
     verification: Literal["full", "partial", "none"] | None = None
     verified_from: Text | None = None
-    unverified_fields: Text | None = None
+    unverified_fields: Line | None = None
     note: Text | None = None
     bibtex: Text | None = None
 
@@ -99,33 +207,33 @@ class SourceRecord(_Record):
 class StudyRecord(_Record):
     id: Id
     source_key: Key | None = None
-    study_type: Text | None = None
-    biome: Text | None = None
-    ecosystem: Text | None = None
-    site: Text | None = None
-    country: Text | None = None
-    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
-    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
-    elevation_m: Annotated[float, Field(ge=-500, le=9000)] | None = None
-    mat_c: Annotated[float, Field(ge=-40, le=40)] | None = None
-    map_mm: Annotated[float, Field(ge=0, le=15000)] | None = None
+    study_type: Term | None = None
+    biome: Term | None = None
+    ecosystem: Term | None = None
+    site: Line | None = None
+    country: Line | None = None
+    lat: _real(ge=-90, le=90) | None = None
+    lon: _real(ge=-180, le=180) | None = None
+    elevation_m: _real(ge=-500, le=9000) | None = None
+    mat_c: _real(ge=-40, le=40) | None = None
+    map_mm: _real(ge=0, le=15000) | None = None
     depth_top_cm: Depth | None = None
     depth_bottom_cm: Depth | None = None
-    depth_class: Text | None = None
-    warming_method: Text | None = None
-    warming_c: Annotated[float, Field(gt=0, le=25)] | None = None
+    depth_class: Term | None = None
+    warming_method: Term | None = None
+    warming_c: Warming | None = None
     warming_medium: Literal["air", "soil", "air_and_soil"] | None = None
-    duration_years: Annotated[float, Field(gt=0, le=1000)] | None = None
-    start_year: Annotated[int, Field(ge=1800, le=2100)] | None = None
-    soc_direction: Text
-    respiration_direction: Text | None = None
-    mechanisms: list[Text] = []
+    duration_years: Duration | None = None
+    start_year: _whole(ge=1800, le=2100) | None = None
+    soc_direction: Term
+    respiration_direction: Term | None = None
+    mechanisms: Annotated[list[Term], Field(max_length=MAX_LIST_ITEMS)] = []
     summary: Text | None = None
     evidence_quote: Text | None = None
-    quote_location: Text | None = None
-    origin: Text | None = None
-    curator: Text | None = None
-    added_at: Text | None = None
+    quote_location: Line | None = None
+    origin: Line | None = None
+    curator: Line | None = None
+    added_at: Line | None = None
     notes: Text | None = None
 
     @model_validator(mode="after")
@@ -135,29 +243,29 @@ class StudyRecord(_Record):
 
 
 class EffectRecord(_Record):
-    id: Id | None = None
+    id: EffectId | None = None
     study_id: Id
-    response: Text
-    period: Text | None = None
+    response: Term
+    period: Line | None = None
     depth_top_cm: Depth | None = None
     depth_bottom_cm: Depth | None = None
-    warming_c: Annotated[float, Field(gt=0, le=25)] | None = None
-    duration_years: Annotated[float, Field(gt=0, le=1000)] | None = None
-    other_factors: Text | None = None
+    warming_c: Warming | None = None
+    duration_years: Duration | None = None
+    other_factors: Line | None = None
     mean_t: Finite | None = None
     sd_t: NonNegative | None = None
     n_t: Count | None = None
     mean_c: Finite | None = None
     sd_c: NonNegative | None = None
     n_c: Count | None = None
-    units: Text | None = None
+    units: Line | None = None
     measure: Literal["ROM", "SMD", "MD"] | None = None
     yi: Finite | None = None
-    vi: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-    direction: Text | None = None
+    vi: _real(gt=0) | None = None
+    direction: Term | None = None
     variance_note: Text | None = None
     source_location: Text | None = None
-    quality_flag: Text | None = None
+    quality_flag: Line | None = None
     notes: Text | None = None
 
     @model_validator(mode="after")
@@ -170,23 +278,23 @@ class EffectRecord(_Record):
 class ClaimRecord(_Record):
     id: Id
     text: Text
-    section: Text | None = None
+    section: Line | None = None
     source_key: Key | None = None
-    scope_biome: Text | None = None
-    scope_ecosystem: Text | None = None
-    scope_mechanism: Text | None = None
-    scope_depth_class: Text | None = None
+    scope_biome: Term | None = None
+    scope_ecosystem: Term | None = None
+    scope_mechanism: Term | None = None
+    scope_depth_class: Term | None = None
     quote: Text | None = None
-    origin: Text | None = None
+    origin: Line | None = None
     notes: Text | None = None
 
 
 class ClaimLinkRecord(_Record):
-    id: Annotated[int, Field(ge=1)] | None = None
+    id: _whole(ge=1, le=MAX_LINK_ID) | None = None
     claim_id: Id
     study_id: Id | None = None
     other_claim_id: Id | None = None
-    relation: Text
+    relation: Term
     quote: Text | None = None
     note: Text | None = None
 
@@ -241,7 +349,7 @@ def validate(table: str, raw: dict, label: str) -> dict:
     """Check one raw record against its model; return the cleaned dict (None values dropped).
 
     Raises :class:`RecordError` naming ``label`` (e.g. ``studies[3] 'chen2023'``), the
-    field, the bad value and what is allowed.
+    field, the bad value (shortened) and what is allowed.
     """
     model = MODELS[table]
     try:
@@ -252,48 +360,84 @@ def validate(table: str, raw: dict, label: str) -> dict:
 
 
 def _drop_empty(raw: dict) -> dict:
+    """``raw`` without missing values (None, blank text). NaN is no missing value: it is refused."""
     if not isinstance(raw, dict):
         raise RecordError(f"a record must be a mapping of field: value, got {type(raw).__name__}")
-    return {k: v for k, v in raw.items() if v is not None and not _is_empty(v)}
-
-
-def _is_empty(value) -> bool:
-    kind = type(value)
-    if kind is float:
-        return math.isnan(value)
-    return kind is str and not value.strip()
+    return {k: v for k, v in raw.items() if v is not None and not (isinstance(v, str) and not v.strip())}
 
 
 def _record_error(exc: ValidationError, table, model, raw, label) -> RecordError:
     err = exc.errors(include_url=False)[0]
     field = str(err["loc"][0]) if err["loc"] else ""
-    message = err["msg"]
+    value = raw.get(err["loc"][0]) if err["loc"] and isinstance(raw, dict) else None
     if err["type"] == "extra_forbidden":
-        hint = difflib.get_close_matches(field, list(model.model_fields), n=1)
-        allowed = f"did you mean '{hint[0]}'?" if hint else "allowed fields: " + ", ".join(model.model_fields)
-        return RecordError(f"unknown field '{field}'", table=table, record=label, allowed=allowed)
+        return _unknown_field(field, table, model, label)
     if err["type"] == "missing":
         return RecordError("is required but missing", table=table, record=label, field=field)
     if err["type"] == "value_error":
-        field, _, message = message.removeprefix("Value error, ").partition(": ")
-        return RecordError(message, table=table, record=label, field=field, value=raw.get(field))
-    value = raw.get(field) if isinstance(raw, dict) else None
-    return RecordError(f"{_shown(value)} is invalid: {_plain(message, err)}", table=table,
+        message = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a model validator: "field: message"
+            field, _, message = message.partition(": ")
+            value = raw.get(field)
+        return RecordError(message, table=table, record=label, field=field, value=value)
+    return RecordError(f"{shown(value)} is invalid: {_plain(err, value)}", table=table,
                        record=label, field=field, value=value)
 
 
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _unknown_field(field: str, table: str, model, label) -> RecordError:
+    names = list(model.model_fields)
+    hint = difflib.get_close_matches(field, names, n=1) if len(field) <= MAX_ID_CHARS else []
+    allowed = f"did you mean '{hint[0]}'?" if hint else "allowed fields: " + ", ".join(names)
+    return RecordError(f"unknown field {shown(field)}", table=table, record=label, allowed=allowed)
 
 
-def _plain(message: str, err: dict) -> str:
-    if err["type"] == "string_pattern_mismatch":
-        pattern = err.get("ctx", {}).get("pattern", "")
-        return {DOI_PATTERN: "a DOI looks like 10.1038/nature20150 (no https://doi.org/ prefix)",
+class _Shown(reprlib.Repr):
+    def repr_int(self, value, level):
+        # repr of a huge int is slow (and refused beyond 4,300 digits): say how big it is
+        return repr(value) if abs(value) < 10**30 else f"<an integer of {value.bit_length()} bits>"
+
+
+_SHOWN = _Shown()
+_SHOWN.maxstring = _SHOWN.maxother = MAX_SHOWN_CHARS
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict = 2, 4, 4, 4
+
+
+def shown(value) -> str:
+    """A bad value as an error message quotes it: escaped (no control characters reach a
+    terminal) and at most about :data:`MAX_SHOWN_CHARS` characters, in time that does not
+    grow with the value (it is cut before it is escaped)."""
+    if isinstance(value, str):
+        text = repr(value[:MAX_SHOWN_CHARS])
+        return text if len(value) <= MAX_SHOWN_CHARS else f"{text}... ({len(value):,} characters)"
+    if isinstance(value, dict | list | tuple | set):
+        return _SHOWN.repr(value)[:4 * MAX_SHOWN_CHARS]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _SHOWN.repr_int(value, 0)
+    return _SHOWN.repr(value)[:4 * MAX_SHOWN_CHARS]
+
+
+def _plain(err: dict, value) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "string_pattern_mismatch":
+        return {DOI_PATTERN: "a DOI looks like 10.1038/nature20150: '10.', 4 to 9 digits, '/', then "
+                             "letters, digits and - . _ ; ( ) / : [ ] + (no https://doi.org/ prefix, "
+                             "no spaces, quotes or markup)",
+                URL_PATTERN: "a URL starts with http:// or https:// (or doi:10.…) and has no "
+                             "spaces, quotes or < >",
                 ID_PATTERN: "use letters, digits and _ . : / + - (no spaces), starting with a letter or digit",
-                KEY_PATTERN: "a key starts with a letter and has no spaces"}.get(pattern, message)
-    return re.sub(r"^Input should be", "must be", message)
+                KEY_PATTERN: "a key starts with a letter and has no spaces"}.get(ctx.get("pattern"), err["msg"])
+    if kind in ("string_too_long", "too_long"):
+        limit = ctx.get("max_length")
+        size = f"{len(value):,} " if hasattr(value, "__len__") else ""
+        unit = "characters" if kind == "string_too_long" else "items"
+        return f"too long ({size}{unit}); at most {limit:,} {unit} ({LIMIT_NAMES.get(limit, 'limit')})"
+    if kind == "less_than_equal" and ctx.get("le") == MAX_LINK_ID:
+        return f"link ids run from 1 to {MAX_LINK_ID:,} (MAX_LINK_ID); leave id out to get the next free one"
+    return re.sub(r"^Input should be", "must be", err["msg"])
+
+
+def _quoted(ident) -> str:
+    return shown(ident) if isinstance(ident, str) else f"'{shown(ident)}'"
 
 
 def record_label(table: str, index: int, raw, origin: tuple[str, str] | None = None) -> str:
@@ -303,7 +447,7 @@ def record_label(table: str, index: int, raw, origin: tuple[str, str] | None = N
     """
     pk = {"sources": "key"}.get(table, "id")
     ident = raw.get(pk) if isinstance(raw, dict) else None
-    suffix = f" '{ident}'" if ident not in (None, "") else ""
+    suffix = f" {_quoted(ident)}" if ident is not None and ident != "" else ""
     if origin is None:
         return f"{table}[{index}]{suffix}"
     file, position = origin

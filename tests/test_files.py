@@ -63,3 +63,17 @@ def test_schema_lists_every_record_type():
     schema = json.loads(template_text("schema"))
     assert set(schema) == set(TABLES)
     assert "soc_direction" in schema["studies"]["required"]
+
+
+@pytest.mark.parametrize("fmt,name,limit", [("json", "out.json", "MAX_FILE_BYTES"),
+                                            ("yaml", "out.yaml", "MAX_YAML_BYTES"),
+                                            ("csv", "out", "MAX_FILE_BYTES")])
+def test_export_too_large_to_add_back_is_refused(full_kb, tmp_path, monkeypatch, fmt, name, limit):
+    """An export a record file could not hold is refused before anything is written (here the
+    limit is lowered to 1 KiB instead of writing 64 MiB)."""
+    from kb import KBError
+
+    monkeypatch.setattr(f"kb.files.{limit}", 1024)
+    with pytest.raises(KBError, match=rf"more than the \S+ MiB a {fmt} record file may hold \({limit}\)"):
+        full_kb.export(tmp_path / name, fmt)
+    assert not (tmp_path / name).exists()
