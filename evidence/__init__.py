@@ -28,6 +28,8 @@ from .subgroups import SubgroupResult, subgroups  # the function, not the module
 _EXPORTS = {
     "pool_multilevel": "multilevel",
     "robust_pool": "multilevel",
+    "pool_nested": "multilevel",
+    "NestedResult": "multilevel",
     "egger_test": "bias",
     "rank_test": "bias",
     "trim_and_fill": "bias",
