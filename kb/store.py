@@ -24,7 +24,7 @@ from .batch import PK, Batch, check_term, prepare
 from .bib import format_reference, read_bib_file
 from .errors import DependencyError, DuplicateError, KBError, NotFoundError, RecordError, StoreError
 from .query import StudyFilter, Where, as_list, fts_query, study_conditions
-from .records import PART_OF, TABLES, validate
+from .records import PART_OF, TABLES, shown, validate
 
 BUSY_TIMEOUT_MS = 60_000
 DEFAULT_DB = "soc-kb.db"  # the database of the CLI and the explorer when none is named
@@ -285,7 +285,7 @@ class KnowledgeBase:
             raise KBError(f"unknown table '{table}'; expected one of {', '.join(PK)}")
         row = self.db.execute(f'SELECT * FROM "{table}" WHERE "{PK[table]}" = ?', [key]).fetchone()
         if row is None:
-            raise NotFoundError(f"{table}: no record with {PK[table]} '{key}'")
+            raise NotFoundError(f"{table}: no record with {PK[table]} {shown(key)}")
         record = dict(zip(schema.COLUMNS[table], row, strict=False))
         if table == "studies":
             record["mechanisms"] = self._mechanisms(key)
@@ -317,7 +317,7 @@ class KnowledgeBase:
     def _validated_update(self, table: str, key, record: dict) -> dict:
         from .batch import _check_references, _check_vocabularies, _collect_mechanisms, _complete
 
-        label = f"'{key}'"
+        label = shown(key)
         clean = _complete(self, table, validate(table, record, label), _now())
         batch = Batch()
         batch.rows[table], batch.labels[table] = [clean], [label]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..claims import GRAPH_FORMATS
 from ..errors import KBError
+from ..records import shown
 from ..render import plain_value, render_table
 from ..store import KnowledgeBase
 from .common import TABLE_NAMES, fail_cleanly, filter_options, open_kb, parsed_filters, progress
@@ -119,7 +120,7 @@ def _columns(what: str, columns: str | None, fmt: str, frame: pd.DataFrame) -> l
         chosen = [c.strip() for c in columns.split(",")]
         unknown = [c for c in chosen if c not in frame.columns]
         if unknown:
-            raise KBError(f"--columns: unknown column '{unknown[0][:60]}'; available: "
+            raise KBError(f"--columns: unknown column {shown(unknown[0])}; available: "
                           f"{', '.join(frame.columns)}")
         return chosen
     return DEFAULT_COLUMNS[what] if fmt in ("table", "markdown") else list(frame.columns)
@@ -161,7 +162,7 @@ def _key(name: str, key: str):
     if name != "claim_links":
         return key
     if not (key.isascii() and key.isdigit()) or len(key) > 18:
-        raise KBError(f"link id '{key[:40]}' is not a link number; links are numbered 1, 2, … "
+        raise KBError(f"link id {shown(key)} is not a link number; links are numbered 1, 2, … "
                       "(soc-kb query --table claims shows them per claim)")
     return int(key)
 
@@ -205,7 +206,7 @@ def _field_value(table: str, item: str) -> tuple[str, object]:
     field, text = field.strip(), text.strip()
     columns = {**COLUMNS[table], **({"mechanisms": "LIST"} if table == "studies" else {})}
     if not sep or field not in columns:
-        raise KBError(f"update: '{item[:60]}' must be FIELD=VALUE with FIELD one of "
+        raise KBError(f"update: {shown(item)} must be FIELD=VALUE with FIELD one of "
                       f"{', '.join(sorted(columns))}")
     if not text:
         return field, None
@@ -220,5 +221,5 @@ def _number(field: str, text: str, kind: str):
     try:
         return int(text) if kind == "INTEGER" else float(text)
     except ValueError:
-        raise KBError(f"update: {field}='{text[:40]}' is not a"
+        raise KBError(f"update: {field}={shown(text)} is not a"
                       f"{'n integer' if kind == 'INTEGER' else ' number'}") from None
