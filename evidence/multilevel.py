@@ -183,7 +183,11 @@ def as_clusters(cluster, k, name="cluster"):
     codes, uniques = pd.factorize(labels, use_na_sentinel=True)
     if (codes < 0).any():
         i = int(np.flatnonzero(codes < 0)[0])
-        raise EvidenceError(f"{name} must not be missing; position {i} is {labels.iloc[i]!r}.")
+        value = labels.iloc[i]
+        value = value.item() if isinstance(value, np.generic) else value  # nan, not np.float64(nan)
+        raise EvidenceError(
+            f"{name} must not be missing; position {i} is {value!r}; give every effect a label."
+        )
     return codes.astype(np.intp), len(uniques)
 
 

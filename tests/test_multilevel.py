@@ -1,14 +1,16 @@
-"""pool_multilevel() against metafor's rma.mv and robust_pool() against robust(), plus bad input."""
+"""pool_multilevel() and pool_nested() against metafor's rma.mv, robust_pool() (CR1) against
+robust(), plus bad input. CR2 is tested in test_robust_cr2.py."""
 
 import re
 
+import metafor_multilevel_golden as mv
 import numpy as np
 import pandas as pd
 import pytest
 from metafor_bias_golden import GOLD, ML_ATOL, ML_RTOL, assert_close, case_id, cluster, data
 
-from evidence import EvidenceError, pool, pool_multilevel, robust_pool
-from evidence.multilevel import MultilevelResult, RobustResult
+from evidence import EvidenceError, NestedResult, pool, pool_multilevel, pool_nested, robust_pool
+from evidence.multilevel import LEVELS, MultilevelResult, RobustResult, estimable_levels
 
 ML_FIELDS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "pi_low", "pi_high",
              "q", "q_pvalue", "loglik", "sigma2")
@@ -126,6 +128,218 @@ MULTILEVEL_ERRORS = [
 def test_pool_multilevel_refuses_bad_input(case, yi, vi, labels, kwargs, message):
     with pytest.raises(EvidenceError, match=re.escape(message)):
         pool_multilevel(yi, vi, labels, **kwargs)
+
+
+# ---------------------------------------------------------------- nested: source / site / effect
+
+NESTED_FIELDS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "pi_low",
+                 "pi_high", "q", "q_pvalue", "loglik")
+
+
+def fit_nested(case):
+    yi, vi, source, site = mv.data(case["data"])
+    return pool_nested(yi, vi, source, site, method=case["method"], test=case["test"])
+
+
+@pytest.mark.parametrize("case", mv.GOLD["nested"], ids=mv.case_id)
+def test_nested_matches_rma_mv(case):
+    res = fit_nested(case)
+    for name in NESTED_FIELDS:
+        mv.assert_close(getattr(res, name), case[name], f"{name} ({case['call']})",
+                        rtol=mv.MV_RTOL, atol=mv.MV_ATOL)
+    counts = (res.n_sources, res.n_sites, res.k)
+    # where two levels are confounded metafor splits their variance; compare the sums
+    expected = mv.merged_sigma2(case["sigma2"], res.estimable, counts)
+    mv.assert_close(res.sigma2, expected, f"sigma2 ({case['call']})", rtol=mv.MV_RTOL,
+                    atol=mv.MV_ATOL)
+    assert list(counts[: len(case["n_levels"])]) == case["n_levels"]
+    # a single-level factor metafor fixes at 0 is not estimable here either
+    assert not any(res.estimable[j] for j, fixed in enumerate(case["sigma2_fixed"]) if fixed)
+
+
+@pytest.mark.parametrize("case", mv.GOLD["nested"], ids=mv.case_id)
+def test_nested_likelihood_is_at_least_metafors(case):
+    assert fit_nested(case).loglik >= case["loglik"] - mv.LOGLIK_SLACK
+
+
+def test_nested_golden_covers_methods_tests_and_degenerate_designs():
+    cases = mv.GOLD["nested"]
+    full = [c for c in cases if c["data"] == "synthetic_nested"]
+    assert {(c["method"], c["test"]) for c in full} == {("REML", "z"), ("ML", "z"), ("REML", "t"),
+                                                       ("ML", "t")}
+    assert any(c["fallback"] for c in cases) and not all(c["fallback"] for c in cases)
+    flags = {fit_nested(c).estimable for c in cases}
+    # all identified; effects confounded with sites; sites with sources; a single source
+    assert {(True, True, True), (True, True, False), (True, False, True),
+            (False, True, True)} <= flags
+
+
+def _dense_nested_loglik(res, yi, vi, sigma2):
+    """The (restricted) log-likelihood with explicit k x k matrices, as metafor computes it."""
+    data = res._model.data
+    same_source = np.equal.outer(data.source, data.source)
+    same_site = np.equal.outer(data.site, data.site)
+    V = np.diag(vi + sigma2[2]) + sigma2[1] * same_site + sigma2[0] * same_source
+    Vinv = np.linalg.inv(V)
+    one = np.ones(len(yi))
+    info = one @ Vinv @ one
+    r = yi - (one @ Vinv @ yi) / info
+    ll = -0.5 * (np.linalg.slogdet(V)[1] + r @ Vinv @ r)
+    if res.method == "REML":
+        return ll - 0.5 * ((len(yi) - 1) * np.log(2 * np.pi) + np.log(info)) + 0.5 * np.log(len(yi))
+    return ll - 0.5 * len(yi) * np.log(2 * np.pi)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_nested_woodbury_likelihood_is_a_maximum_of_the_dense_one(method):
+    yi, vi, source, site = mv.data("synthetic_nested")
+    res = pool_nested(yi, vi, source, site, method=method)
+    best = _dense_nested_loglik(res, yi, vi, np.array(res.sigma2))
+    # the O(k) computation equals the k x k one to rounding (condition number ~1e3)
+    np.testing.assert_allclose(res.loglik, best, rtol=1e-12)
+    for j in range(3):  # and no small move of one component improves it
+        for step in (-1e-4, 1e-4):
+            moved = np.array(res.sigma2)
+            moved[j] = max(moved[j] + step, 0.0)
+            assert _dense_nested_loglik(res, yi, vi, moved) < best
+
+
+def test_every_effect_in_its_own_source_is_the_random_effects_model():
+    yi, vi, _, _ = mv.data("synthetic_nested")
+    k = len(yi)
+    for method in ("REML", "ML"):
+        res = pool_nested(yi, vi, np.arange(k), np.zeros(k), method=method)
+        fit = pool(yi, vi, method=method)
+        assert res.estimable == (True, False, False)
+        # both iterate to a relative change of ~1e-12 in tau^2
+        np.testing.assert_allclose([res.estimate, res.se, res.sigma2[0], res.pi_low],
+                                   [fit.estimate, fit.se, fit.tau2, fit.pi_low], rtol=1e-9)
+
+
+def test_pool_multilevel_is_pool_nested_with_one_effect_per_site():
+    yi, vi = data("synthetic_clustered")
+    labels = cluster("synthetic_clustered")
+    two = pool_multilevel(yi, vi, labels)
+    nested = pool_nested(yi, vi, labels, np.arange(len(yi)))
+    assert nested.estimable == (True, True, False)
+    # same likelihood, two parametrisations of the iteration: equal to convergence
+    np.testing.assert_allclose([nested.estimate, nested.se, *nested.sigma2[:2], nested.loglik],
+                               [two.estimate, two.se, *two.sigma2, two.loglik], rtol=1e-9)
+
+
+def test_site_labels_are_read_within_their_source():
+    yi, vi, source, site = mv.data("synthetic_nested")
+    res = pool_nested(yi, vi, source, site)
+    unique_sites = [f"{s}-{t}" for s, t in zip(source, site, strict=True)]
+    again = pool_nested(yi, vi, source, unique_sites)
+    assert res.n_sites == len(set(unique_sites)) < len(yi) and res.n_sites > len(set(site))
+    assert (again.estimate, again.sigma2, again.loglik) == (res.estimate, res.sigma2, res.loglik)
+
+
+def test_nested_result_does_not_depend_on_row_order_or_label_type():
+    yi, vi, source, site = mv.data("synthetic_nested")
+    base = pool_nested(yi, vi, source, site)
+    perm = np.random.default_rng(11).permutation(len(yi))
+    src = [f"paper {source[i]}" for i in perm]
+    shuffled = pool_nested(yi[perm], vi[perm], src, np.asarray(site)[perm].astype(float))
+    # summation order changes the last bits; the optimum moves by far less than 1e-8
+    np.testing.assert_allclose([shuffled.estimate, shuffled.se, *shuffled.sigma2],
+                               [base.estimate, base.se, *base.sigma2], rtol=1e-8, atol=1e-12)
+
+
+ESTIMABLE = [  # (n_sources, n_sites, k) -> identified (source, site, effect) components
+    ((30, 80, 234), (True, True, True)),
+    ((11, 56, 56), (True, True, False)),  # one effect per site
+    ((25, 25, 91), (True, False, True)),  # one site per source
+    ((1, 8, 36), (False, True, True)),  # a single source
+    ((1, 1, 5), (False, False, True)),
+    ((5, 5, 5), (True, False, False)),  # every effect its own source: pool()
+    ((1, 5, 5), (False, True, False)),
+    ((1, 1, 1), (False, False, False)),
+]
+
+
+@pytest.mark.parametrize("counts,expected", ESTIMABLE, ids=[str(c) for c, _ in ESTIMABLE])
+def test_estimable_levels(counts, expected):
+    assert estimable_levels(*counts) == expected
+
+
+def test_degenerate_designs_say_why_a_component_is_zero():
+    yi, vi, source, site = mv.data("synthetic_one_site")
+    res = pool_nested(yi, vi, source, site)
+    assert res.estimable == (True, False, True) and res.sigma2[1] == 0.0
+    assert res.notes == ("sigma2_site fixed at 0: every source has one site, so the two "
+                         "components are confounded and their sum is reported as "
+                         "sigma2_source (metafor splits it equally between them).",)
+    one = pool_nested(*mv.data("synthetic_one_source"))
+    assert one.estimable[0] is False and one.sigma2[0] == 0.0
+    assert one.notes == ("sigma2_source fixed at 0: there is only one source.",)
+    single = pool_nested([0.3], [0.01], ["a"], ["x"])
+    assert (single.estimate, single.se, single.sigma2) == (0.3, pytest.approx(0.1), (0.0,) * 3)
+
+
+def test_nested_homogeneous_data_give_zero_components_and_the_fixed_effect_estimate():
+    yi, vi = data("synthetic_hom")
+    labels = cluster("synthetic_hom")
+    res = pool_nested(yi, vi, labels, [i % 2 for i in range(len(yi))])
+    assert res.sigma2 == (0.0, 0.0, 0.0)
+    np.testing.assert_allclose(res.estimate, pool(yi, vi, method="FE").estimate, rtol=1e-13)
+
+
+def test_nested_to_frame_names_every_level():
+    res = pool_nested(*mv.data("synthetic_one_site"))
+    frame = res.to_frame()
+    assert isinstance(res, NestedResult) and len(frame) == 1
+    for j, level in enumerate(LEVELS):
+        assert frame.loc[0, f"sigma2_{level}"] == res.sigma2[j]
+        assert frame.loc[0, f"estimable_{level}"] == res.estimable[j]
+    assert {"k", "n_sites", "n_sources", "notes", "pi_low"} <= set(frame.columns)
+    assert "sigma2" not in frame.columns and "_model" not in frame.columns
+
+
+def test_hundred_thousand_nested_effects_are_fitted():
+    rng = np.random.default_rng(4)
+    k, n_sources = 100_000, 5_000
+    source = rng.integers(0, n_sources, k)
+    site = rng.integers(0, 4, k)
+    vi = rng.uniform(0.01, 0.05, k)
+    yi = (0.3 + rng.normal(0, 0.2, n_sources)[source]
+          + rng.normal(0, np.sqrt(0.02), (n_sources, 4))[source, site]
+          + rng.normal(0, np.sqrt(0.01 + vi)))
+    res = pool_nested(yi, vi, source, site)
+    # large-sample consistency: the truth is mu = 0.3, sigma2 = (0.04, 0.02, 0.01); the
+    # SE of sigma2_source with 5,000 sources is ~0.001
+    np.testing.assert_allclose([res.estimate, *res.sigma2], [0.3, 0.04, 0.02, 0.01], atol=0.006)
+    assert (res.k, res.n_sources) == (k, n_sources) and res.n_sites > 0.9 * 4 * n_sources
+
+
+Y3, V3 = [0.1, 0.2, 0.3], [0.01, 0.02, 0.03]
+NESTED_ERRORS = [
+    ("source length", Y3, V3, [1, 1], [1, 2, 3], {}, "yi has 3 and source has 2"),
+    ("site length", Y3, V3, [1, 1, 2], [1, 2], {}, "yi has 3 and site has 2"),
+    ("missing source", Y3, V3, [1, None, 2], [1, 2, 3], {}, "source must not be missing; position 1"),
+    ("missing site", Y3, V3, [1, 1, 2], [1, np.nan, 3], {}, "site must not be missing; position 1 is nan"),
+    ("NaN effect", [0.1, np.nan, 0.3], V3, [1, 1, 2], [1, 2, 3], {}, "yi must be finite; position 1"),
+    ("zero variance", Y3, [0.01, 0.0, 0.03], [1, 1, 2], [1, 2, 3], {}, "vi must be > 0; position 1"),
+    ("negative variance", Y3, [0.01, 0.02, -0.03], [1, 1, 2], [1, 2, 3], {},
+     "vi must be > 0; position 2"),
+    ("lengths of yi and vi", Y3, V3[:2], [1, 1, 2], [1, 2, 3], {}, "yi has 3, vi has 2"),
+    ("unknown method", Y3, V3, [1, 1, 2], [1, 2, 3], {"method": "DL"},
+     "unknown method 'DL'; must be one of ['REML', 'ML']"),
+    ("knha is not an rma.mv test", Y3, V3, [1, 1, 2], [1, 2, 3], {"test": "knha"},
+     "unknown test 'knha'; must be one of ['z', 't']"),
+    ("t test with one effect", [0.1], [0.01], [1], [1], {"test": "t"},
+     "test='t' needs at least 2 effects"),
+    ("bad alpha", Y3, V3, [1, 1, 2], [1, 2, 3], {"alpha": 0}, "alpha must be a number between 0 and 1"),
+]
+
+
+@pytest.mark.parametrize("case,yi,vi,source,site,kwargs,message", NESTED_ERRORS,
+                         ids=[c[0] for c in NESTED_ERRORS])
+def test_pool_nested_refuses_bad_input_with_one_line(case, yi, vi, source, site, kwargs, message):
+    with pytest.raises(EvidenceError, match=re.escape(message)) as info:
+        pool_nested(yi, vi, source, site, **kwargs)
+    assert "\n" not in str(info.value)
 
 
 # ---------------------------------------------------------------- robust
