@@ -79,7 +79,7 @@ def _validate_all(store, records, batch: Batch, origins: dict) -> None:
 def _complete(store, table: str, row: dict, now: str, label: str | None = None) -> dict:
     if table == "sources":
         if "bibtex" not in row:
-            row["bibtex"] = record_bibtex(row)
+            row["bibtex"] = record_bibtex(row, label)
         if row.get("authors") and "first_author" not in row:
             row["first_author"] = row["authors"].split(" and ")[0].split(",")[0].strip()
     elif table == "studies":

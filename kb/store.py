@@ -310,6 +310,10 @@ class KnowledgeBase:
                                   "and remove this one", table=table, record=str(key), field=PK[table])
             after = {k: v for k, v in {**before, **changes}.items() if v is not None}
             clean = self._validated_update(table, key, after)
+            if table == "sources":  # the stored BibTeX entry is rewritten to hold the edit
+                from .bib import rerender_source
+
+                clean = self._validated_update(table, key, rerender_source(before, clean, changes))
             self._write_update(table, key, clean)
             self._audit(table, key, "update", before, self.get(table, key))
         return self.get(table, key)
