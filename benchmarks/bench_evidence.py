@@ -24,8 +24,8 @@ What is timed, on the same seeded data (tau^2 = 0.05):
 * ``meta_regression(yi, vi, mods ~ x + g)`` (REML) against PyMARE with the same model matrix
   and metafor's ``rma(yi, vi, mods = ~ x + g, method = "REML")``.
 
-Python contenders run round-robin (one call each per round, after a warm-up), so machine
-load hits them alike; each cell is the median of ``--repeats`` rounds (3 at 10^6). BLAS
+Python contenders run round-robin (one timing each per round, after a warm-up; calls under
+~20 ms are timed in batches, as ``timeit``), so machine load hits them alike; each cell is the median of ``--repeats`` rounds (3 at 10^6). BLAS
 threads are left as they come (the point of the comparison): the run prints them. Prints
 Markdown tables with times and ratios evidence / peer (< 1: evidence is faster). This is a
 benchmark, not a test.
@@ -71,16 +71,28 @@ def make_data(k, seed=20240601):
     return pd.DataFrame({"yi": yi, "vi": vi, "x": x, "g": g})
 
 
+def _batch_size(call, target=0.02):
+    """How many calls make one timing of about ``target`` seconds (1 for slow calls)."""
+    call()  # warm-up (imports, caches)
+    start = time.perf_counter()
+    call()
+    return max(1, min(1000, round(target / max(time.perf_counter() - start, 1e-7))))
+
+
 def round_robin(calls, repeats):
-    """Median wall time of each call, the calls alternating in every round."""
-    for call in calls.values():
-        call()  # warm-up (imports, caches)
+    """Median wall time per call of each call, the calls alternating in every round.
+
+    Fast calls are timed in batches of about 20 ms (as ``timeit``), so a sub-millisecond
+    call is not one scheduler tick away from doubling on a shared machine.
+    """
+    batch = {name: _batch_size(call) for name, call in calls.items()}
     times = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
             start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(batch[name]):
+                call()
+            times[name].append((time.perf_counter() - start) / batch[name])
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -134,7 +146,7 @@ PEERS = {  # evidence method -> (peer name, call(y, v) -> result, tau2 of the re
 
 
 def ms(seconds):
-    return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+    return f"{seconds * 1e3:,.2f} ms" if seconds < 1 else f"{seconds:,.2f} s"
 
 
 def cell(value):
@@ -142,7 +154,10 @@ def cell(value):
 
 
 def ratio(ours, theirs):
-    return f"{ours / theirs:.2f}" if isinstance(theirs, float) else "n/a"
+    if not isinstance(theirs, float):
+        return "n/a"
+    r = ours / theirs
+    return f"{r:.2f}" if r >= 0.01 else f"{r:.1e}"
 
 
 def pool_rows(k, data, repeats, metafor_sizes, r_timeout):

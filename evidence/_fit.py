@@ -39,18 +39,25 @@ class Design:
     intercept-only model costs a handful of sums per fit.
     """
 
-    def __init__(self, X, cols=None):
-        self.X = np.asarray(X, dtype=float)
-        self.k, self.p = self.X.shape
-        if cols is None:
-            cols = tuple(None if np.all(col == 1.0) else np.ascontiguousarray(col)
-                         for col in self.X.T)
-        self.cols = cols
+    def __init__(self, X):
+        self._X = np.asarray(X, dtype=float)
+        self.k, self.p = self._X.shape
+        self.cols = tuple(None if np.all(col == 1.0) else np.ascontiguousarray(col)
+                          for col in self._X.T)
+        self.intercept_only = self.cols == (None,)
 
     @classmethod
     def intercept(cls, k):
-        """The design of an intercept-only model with k studies."""
-        return cls(np.ones((k, 1)), cols=(None,))
+        """The design of an intercept-only model with k studies (X is built only if asked)."""
+        design = cls.__new__(cls)
+        design._X, design.k, design.p = None, k, 1
+        design.cols, design.intercept_only = (None,), True
+        return design
+
+    @property
+    def X(self):
+        """The model matrix as a k x p array."""
+        return np.ones((self.k, 1)) if self._X is None else self._X
 
     def gram(self, d=None):
         """X' diag(d) X (X'X when ``d`` is None) as a p x p array."""
@@ -133,11 +140,16 @@ class Wls:
     @cached_property
     def trace_p(self):
         """tr(P) = sum(w) - tr((X'WX)^-1 X'W^2X)."""
+        if self.design.intercept_only:
+            return self.sum_w - float(self.w2.sum()) / self.sum_w
         return float(self.sum_w - np.trace(self.a_g2))
 
     @cached_property
     def trace_pp(self):
         """tr(PP) = sum(w^2) - 2 tr(A X'W^3X) + tr(A X'W^2X A X'W^2X), A = (X'WX)^-1."""
+        if self.design.intercept_only:
+            s2, sw = float(self.w2.sum()), self.sum_w
+            return s2 - 2 * float((self.w2 * self.w).sum()) / sw + (s2 / sw) ** 2
         g2 = self.a_g2
         g3 = self.inv @ self.design.gram(self.w2 * self.w)
         return float(self.w2.sum() - 2 * np.trace(g3) + np.sum(g2 * g2.T))
@@ -145,7 +157,7 @@ class Wls:
 
 def wls(design, y, w):
     """Solve the weighted normal equations X'WX b = X'Wy."""
-    if design.p == 1 and design.cols[0] is None:
+    if design.intercept_only:
         sw = float(w.sum())
         beta = np.array([(w * y).sum() / sw])
         fit = Wls(design, w, beta, np.array([[1 / sw]]), y - beta[0])
@@ -222,7 +234,11 @@ def tau2_pm(d, y, v, fe=None):
         return 0.0
     # Q decreases in tau2, so a root below 100 is the root in [0, tau2_max] whatever
     # mad(y) is; the two medians of mad are needed only when the root lies above 100
-    tau2 = solve_q(d, y, v, target, PM_UPPER_FLOOR, first=fe, upper_checked=False)
+    # DL is a one-step approximation of this root: Newton steps from there need about half
+    # the Q evaluations of steps from 0 (the bracket keeps them safe when DL overshoots)
+    start = (fe.rss - target) / fe.trace_p
+    tau2 = solve_q(d, y, v, target, PM_UPPER_FLOOR, first=fe, upper_checked=False,
+                   start=start)
     if tau2 is not None:
         return tau2
     tau2_max = max(PM_UPPER_FLOOR, 10 * _r_mad(y) ** 2)
@@ -231,10 +247,10 @@ def tau2_pm(d, y, v, fe=None):
             f"Paule-Mandel/empirical Bayes: the root of Q(tau2) = k - p lies above "
             f"tau2_max = {tau2_max:g}; rescale the effect sizes or use method='REML'."
         )
-    return solve_q(d, y, v, target, tau2_max, first=fe)
+    return solve_q(d, y, v, target, tau2_max, first=fe, start=start)
 
 
-def solve_q(d, y, v, target, upper, first=None, upper_checked=True):
+def solve_q(d, y, v, target, upper, first=None, upper_checked=True, start=None):
     """The tau^2 in [0, upper] where the generalised Q equals ``target``.
 
     Q(tau2) decreases in tau2, with the exact slope dQ/dtau2 = -sum((w r)^2) (the change of
@@ -246,9 +262,12 @@ def solve_q(d, y, v, target, upper, first=None, upper_checked=True):
 
     The caller has checked Q(0) >= target (``first`` is the fit at tau2 = 0, if at hand).
     Q(upper) <= target too if ``upper_checked``; otherwise that is checked only when a step
-    reaches ``upper``, and None is returned when it fails (no root in [0, upper]).
+    reaches ``upper``, and None is returned when it fails (no root in [0, upper]). The
+    steps start from ``start`` if it lies in (0, upper), else from 0.
     """
     lo, hi, tau2, fit = 0.0, upper, 0.0, first
+    if start is not None and 0 < start < upper:
+        tau2, fit = float(start), None
     for _ in range(MAXITER):
         if fit is None:
             fit = wls(d, y, 1 / (v + tau2))

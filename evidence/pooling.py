@@ -209,9 +209,11 @@ def pool(yi, vi, method="REML", test="z", alpha=0.05):
 
 def _result(model):
     """Build a PoolResult from an intercept-only model."""
-    est, se = float(model.beta[0]), float(model.se[0])
+    est, se = float(model.beta[0]), float(np.sqrt(model.vb[0, 0]))
     stat = z_ratio(est, se)
-    _, _, ci_lo, ci_hi, pi_lo, pi_hi = (float(a[0]) for a in model.predict(np.ones((1, 1))))
+    # predict() for the intercept-only model, in scalars
+    half_ci, half_pi = model.crit * se, model.crit * float(np.sqrt(se**2 + model.tau2))
+    ci_lo, ci_hi, pi_lo, pi_hi = est - half_ci, est + half_ci, est - half_pi, est + half_pi
     return PoolResult(
         k=model.k, estimate=est, se=se, statistic=float(stat),
         pvalue=float(model.pvalues(stat)), ci_low=ci_lo, ci_high=ci_hi, pi_low=pi_lo,
