@@ -7,12 +7,14 @@ gets the allowed values and the nearest match instead of an empty result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 from sqlite_utils.db import Database
 
 from .errors import KBError
+from .records import shown
 from .vocab import FACET_VOCABULARY
 
 Range = tuple[float | None, float | None]
@@ -32,14 +34,19 @@ class StudyFilter:
     study_type: str | Iterable[str] | None = None
     warming: Range | None = None
     year: Range | None = None
+    duration: Range | None = None
     response: str | Iterable[str] | None = None
     text: str | None = None
     source_key: str | Iterable[str] | None = None
     origin: str | Iterable[str] | None = None
     study_id: str | Iterable[str] | None = None
+    include_missing: bool = False  # a range filter keeps studies that have no value for it
 
 
 FILTER_NAMES = tuple(f.name for f in fields(StudyFilter))
+#: range filter -> what it is about, for "leaves out N studies that state no …"
+RANGE_FILTERS = {"depth_range": "sampled depth", "warming": "warming magnitude",
+                 "year": "publication year", "duration": "duration"}
 
 #: filter -> vocabulary its values are checked against
 _VOCAB = {name: FACET_VOCABULARY[name] for name in FILTER_NAMES if name in FACET_VOCABULARY}
@@ -101,24 +108,52 @@ def study_conditions(store, flt: StudyFilter, alias: str = "s", warming_column: 
         marks = ", ".join("?" * len(lists["response"]))
         where.add(f"{alias}.id IN (SELECT study_id FROM effects WHERE response IN ({marks}))",
                   *lists["response"])
-    _ranges(where, flt, alias, warming_column or f"{alias}.warming_c")
+    for name in RANGE_FILTERS:
+        bounds = getattr(flt, name)
+        if bounds is not None:
+            condition, params = range_condition(name, bounds, alias, warming_column)
+            missing = missing_condition(name, alias, warming_column)
+            where.add(f"({condition} OR {missing})" if flt.include_missing else condition, *params)
     if flt.text:
         _text(store.db, where, flt.text, alias)
     return where
 
 
-def _ranges(where: Where, flt: StudyFilter, alias: str, warming_column: str) -> None:
-    if flt.warming:
-        where.within(warming_column, _range("warming", flt.warming))
-    if flt.year:
-        where.within("src.year", _range("year", flt.year))
-    if flt.depth_range:
-        low, high = _range("depth_range", flt.depth_range)
-        # a study matches when its sampled layer overlaps the asked range
-        if high is not None:
-            where.add(f"{alias}.depth_top_cm < ?", high)
-        if low is not None:
-            where.add(f"{alias}.depth_bottom_cm > ?", low)
+def _layer(alias: str) -> tuple[str, str]:
+    """SQL for the top and bottom (cm) of a study's sampled layer: its own interval, else the
+    bounds of its depth class (an open class end is far away), else NULL (not stated)."""
+    top = (f"coalesce({alias}.depth_top_cm, (SELECT coalesce(top_cm, CASE WHEN bottom_cm IS NOT "
+           f"NULL THEN -1e9 END) FROM depth_classes WHERE name = {alias}.depth_class))")
+    bottom = (f"coalesce({alias}.depth_bottom_cm, (SELECT coalesce(bottom_cm, CASE WHEN top_cm IS "
+              f"NOT NULL THEN 1e9 END) FROM depth_classes WHERE name = {alias}.depth_class))")
+    return top, bottom
+
+
+def _value(name: str, alias: str, warming_column: str | None) -> str:
+    return {"warming": warming_column or f"{alias}.warming_c", "year": "src.year",
+            "duration": f"{alias}.duration_years"}[name]
+
+
+def range_condition(name: str, bounds, alias: str = "s",
+                    warming_column: str | None = None) -> tuple[str, list]:
+    """SQL (and its parameters) for one range filter; a study without a value fails it."""
+    low, high = _range(name, bounds)
+    if name == "depth_range":  # the sampled layer overlaps the asked range
+        top, bottom = _layer(alias)
+        parts = [(f"{top} < ?", high), (f"{bottom} > ?", low)]
+    else:
+        value = _value(name, alias, warming_column)
+        parts = [(f"{value} >= ?", low), (f"{value} <= ?", high)]
+    chosen = [(sql, v) for sql, v in parts if v is not None] or [("1", None)]
+    return " AND ".join(sql for sql, _ in chosen), [v for _, v in chosen if v is not None]
+
+
+def missing_condition(name: str, alias: str = "s", warming_column: str | None = None) -> str:
+    """SQL true for a study that states no value for a range filter."""
+    if name == "depth_range":
+        top, bottom = _layer(alias)
+        return f"({top} IS NULL OR {bottom} IS NULL)"
+    return f"{_value(name, alias, warming_column)} IS NULL"
 
 
 def fts_query(db: Database, text: str | None) -> str | None:
@@ -143,6 +178,9 @@ def _range(name: str, bounds) -> Range:
     if isinstance(bounds, str):
         bounds = parse_range(bounds, name)
     low, high = bounds
+    for end in (low, high):
+        if end is not None and not math.isfinite(end):
+            raise KBError(f"{name}: {end!r} is not a finite number; write LOW:HIGH with numbers")
     if low is not None and high is not None and low > high:
         raise KBError(f"{name}: range {low:g}:{high:g} is empty; write LOW:HIGH with LOW ≤ HIGH")
     return low, high
@@ -154,9 +192,9 @@ def parse_range(text: str, name: str = "range") -> Range:
     try:
         values = (float(low) if low.strip() else None, float(high) if high.strip() else None)
     except ValueError:
-        raise KBError(f"{name}: {text!r} is not a range; write LOW:HIGH, LOW: or :HIGH "
+        raise KBError(f"{name}: {shown(text)} is not a range; write LOW:HIGH, LOW: or :HIGH "
                       "with numbers, e.g. 1.5:3") from None
-    return values if sep else (values[0], values[0])
+    return _range(name, values if sep else (values[0], values[0]))
 
 
 def _checked(store, name: str, values: list | None) -> list | None:

@@ -13,6 +13,7 @@ import numbers
 import os
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from . import schema
 from .batch import PK, Batch, check_term, prepare
 from .bib import format_reference, read_bib_file
 from .errors import DependencyError, DuplicateError, KBError, NotFoundError, RecordError, StoreError
-from .query import StudyFilter, Where, as_list, fts_query, study_conditions
+from .query import (
+    RANGE_FILTERS,
+    StudyFilter,
+    Where,
+    as_list,
+    fts_query,
+    missing_condition,
+    study_conditions,
+)
 from .records import PART_OF, TABLES, shown, validate
 
 BUSY_TIMEOUT_MS = 60_000
@@ -491,6 +500,21 @@ class KnowledgeBase:
         """How many studies the filters select (``len(self.studies(**filters))``, cheaply)."""
         where = study_conditions(self, _filter(filters))
         return self.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}", where.params).fetchone()[0]
+
+    def missing_values(self, **filters) -> dict[str, int]:
+        """For each range filter given (``depth_range``, ``warming``, ``year``, ``duration``):
+        how many studies the other filters select that state no value for it, so the range
+        leaves them out (unless ``include_missing=True`` keeps them)."""
+        flt = _filter(filters)
+        counts = {}
+        for name in RANGE_FILTERS:
+            if getattr(flt, name) is None:
+                continue
+            where = study_conditions(self, replace(flt, **{name: None}))
+            where.add(missing_condition(name))
+            counts[name] = self.db.execute(f"SELECT count(*){_FROM_STUDIES}{where.sql()}",
+                                           where.params).fetchone()[0]
+        return counts
 
     def site_points(self, limit: int, **filters) -> tuple[pd.DataFrame, int]:
         """The first ``limit`` located studies the filters select (id, lat, lon, biome,

@@ -6,7 +6,7 @@ from kb import KBError, explorer
 from kb.explorer import charts
 from pages._common import compute, fetch, options
 
-WARMING, YEARS, DEPTHS = (0.0, 10.0), (1960, 2030), (0, 300)
+WARMING, YEARS, DEPTHS, DURATIONS = (0.0, 10.0), (1960, 2030), (0, 300), (0.0, 30.0)
 
 st.title("SOC × warming evidence")
 
@@ -19,10 +19,16 @@ with st.sidebar:
                                        format_func=show, key=facet)
     depth = st.slider("Depth sampled (cm)", *DEPTHS, DEPTHS, step=10, key="depth_range")
     warming = st.slider("Warming (°C; 10 = 10 or more)", *WARMING, WARMING, step=0.5, key="warming")
+    duration = st.slider("Duration (years; 30 = 30 or more)", *DURATIONS, DURATIONS, step=0.5,
+                         key="duration")
     year = st.slider("Publication year", *YEARS, YEARS, key="year")
+    chosen["include_missing"] = st.checkbox(
+        "Include studies without a value", key="include_missing",
+        help="A range above keeps the studies that state no value for it (no depth, warming, …)")
     chosen["text"] = st.text_input("Search titles, summaries, quotes", key="text")
     chosen |= {"depth_range": explorer.open_range(depth, DEPTHS),
                "warming": explorer.open_range(warming, WARMING),
+               "duration": explorer.open_range(duration, DURATIONS),
                "year": explorer.open_range(year, YEARS)}
 
 filters = explorer.clean_filters(chosen)
@@ -37,12 +43,15 @@ method = top[2].selectbox("τ² estimator", explorer.METHODS, key="method")
 SHOWN, MAP_POINTS = 1000, 5000
 try:
     n_studies = fetch("count_studies", **filters)
+    left_out = explorer.missing_note(fetch("missing_values", **filters), filters)
     studies = fetch("studies", limit=SHOWN, **filters)
     effects = compute(path, "kb.explorer.effects_to_pool", response=response, **filters)
     sites, n_located = fetch("site_points", limit=MAP_POINTS, **filters)
 except KBError as exc:
     st.error(explorer.plain(str(exc)))
     st.stop()
+if left_out:
+    st.sidebar.caption(left_out)
 
 pooled = explorer.pool_effects(effects, method)
 result = pooled.result

@@ -437,3 +437,19 @@ def test_evidence_map_shows_gaps(app_db):
     assert len(charts) == 2  # heat map and time line
     at.selectbox(key="map_columns").select("biome").run()
     assert at.warning[0].value == "Choose two different facets."
+
+
+def test_a_range_says_what_it_leaves_out_and_can_keep_it(app_db):
+    at = run()
+    everything = metric(at, "Studies")
+    at.slider(key="warming").set_value((0.5, 10.0)).run()
+    with KnowledgeBase(app_db) as kb:
+        missing = kb.missing_values(warming=(0.5, None))["warming"]
+    assert missing > 0
+    notes = [c.value for c in at.sidebar.caption]
+    assert any(f"{missing:,} studies that state no warming magnitude" in shown_note.replace("\\", "")
+               for shown_note in notes), notes
+    assert int(metric(at, "Studies").replace(",", "")) + missing == int(everything.replace(",", ""))
+    at.checkbox(key="include_missing").check().run()
+    assert metric(at, "Studies") == everything
+    assert not any("state no" in c.value for c in at.sidebar.caption)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import KBError
-from ..query import parse_range
+from ..query import RANGE_FILTERS, parse_range
 from ..schema import storage_problem
 from ..store import KnowledgeBase
 
@@ -64,6 +64,9 @@ def filter_options(command):
         click.option("--study-type", help="Study type(s), comma-separated."),
         click.option("--warming", help="Warming range in °C, LOW:HIGH (either end may be empty)."),
         click.option("--year", help="Publication year range, FROM:TO."),
+        click.option("--duration", help="Study duration range in years, LOW:HIGH."),
+        click.option("--include-missing", is_flag=True, default=None,
+                     help="Range filters keep studies that state no value for them."),
         click.option("--response", help="Studies with effects on these responses."),
         click.option("--text", help="Free text over titles, summaries and quotes."),
         click.option("--source-key", help="Source key(s)."),
@@ -77,10 +80,21 @@ def filter_options(command):
 def parsed_filters(filters: dict) -> dict:
     """The given filter options, ranges parsed (``"1:2"`` -> ``(1.0, 2.0)``)."""
     chosen = {k: v for k, v in filters.items() if v not in (None, "")}
-    for name in ("warming", "year", "depth_range"):
+    for name in RANGE_FILTERS:
         if name in chosen:
             chosen[name] = parse_range(chosen[name], "--" + name.replace("_", "-"))
     return chosen
+
+
+def note_missing(kb: KnowledgeBase, filters: dict) -> None:
+    """On stderr: how many studies each range filter leaves out for lack of a value."""
+    if filters.get("include_missing") or not any(name in filters for name in RANGE_FILTERS):
+        return
+    for name, count in kb.missing_values(**filters).items():
+        if count:
+            option = "--" + name.replace("_", "-")
+            click.echo(f"note: {option} leaves out {count} stud{'y' if count == 1 else 'ies'} that "
+                       f"state no {RANGE_FILTERS[name]}; add --include-missing to keep them", err=True)
 
 
 def emit(text: str, output: str | None) -> None:

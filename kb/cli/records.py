@@ -13,7 +13,15 @@ from ..errors import KBError
 from ..records import shown
 from ..render import plain_value, render_table
 from ..store import KnowledgeBase
-from .common import TABLE_NAMES, fail_cleanly, filter_options, open_kb, parsed_filters, progress
+from .common import (
+    TABLE_NAMES,
+    fail_cleanly,
+    filter_options,
+    note_missing,
+    open_kb,
+    parsed_filters,
+    progress,
+)
 
 QUERY_FORMATS = ["table", "csv", "json", "markdown"]
 RECORD_FORMATS = ["csv", "json", "yaml", "bib"]
@@ -79,6 +87,8 @@ def query(ctx, what, fmt, columns, limit, **filters):
     filters = parsed_filters(filters)
     with open_kb(ctx) as kb:
         frame = _select(kb, what, filters, limit)
+        if what in ("studies", "effects"):
+            note_missing(kb, filters)
     click.echo(render_table(frame, fmt, _columns(what, columns, fmt, frame)), nl=False)
 
 

@@ -16,7 +16,7 @@ from ..claims import graph
 from ..errors import KBError
 from ..render import render_table
 from ..vocab import FACET_VOCABULARY
-from .common import emit, fail_cleanly, filter_options, open_kb, parsed_filters
+from .common import emit, fail_cleanly, filter_options, note_missing, open_kb, parsed_filters
 
 #: --by names -> synthesis column
 FACETS = {"biome": "biome", "ecosystem": "ecosystem", "mechanism": "mechanism",
@@ -68,6 +68,7 @@ def synth(ctx, by, method, test, as_map, fmt, output, **filters):
             rows = graph.synthesis_rows(kb, response=response or "soc_stock", **filters)
         vocabularies = {f: kb.vocabulary_names(FACET_VOCABULARY[f]) for f in facets
                         if f in FACET_VOCABULARY}
+        note_missing(kb, filters)
     if as_map:
         emit(_format(_map(rows, facets, vocabularies), fmt), output)
         return

@@ -39,6 +39,7 @@ from .frames import (  # noqa: F401
     leave_one_out_frame,
     main_response,
     map_frame,
+    missing_note,
     open_base,
     open_range,
     percent,

@@ -22,6 +22,7 @@ import evidence
 from evidence import METHODS  # noqa: F401  (the pages' estimator picker)
 
 from ..errors import KBError
+from ..query import RANGE_FILTERS
 from ..records import is_part_of
 from ..store import DB_ENV, DEFAULT_DB, KnowledgeBase
 from ..vocab import FACET_VOCABULARY  # noqa: F401  (the pages' pickers)
@@ -64,6 +65,19 @@ def clean_filters(values: dict) -> dict:
             continue
         clean[name] = tuple(value) if isinstance(value, list) else value
     return clean
+
+
+def missing_note(counts: dict[str, int], filters: dict) -> str:
+    """What the range filters leave out for lack of a value (``kb.missing_values``), as a
+    sentence; empty when nothing is left out or studies without a value are kept."""
+    if filters.get("include_missing"):
+        return ""
+    parts = [f"{n:,} stud{'y' if n == 1 else 'ies'} that state no {RANGE_FILTERS[name]}"
+             for name, n in counts.items() if n]
+    if not parts:
+        return ""
+    return ("The ranges leave out " + "; ".join(parts) +
+            " — tick 'Include studies without a value' to keep them.")
 
 
 def open_range(chosen: tuple, full: tuple) -> tuple | None:
