@@ -180,6 +180,8 @@ def as_clusters(cluster, k, name="cluster"):
             f"inputs must have the same length, but yi has {k} and {name} has {len(labels)}; "
             f"pass one {name} label per effect."
         )
+    if labels.dtype.kind in "iu":  # integer labels cannot be missing: no hashing needed
+        return _dense_codes(labels.to_numpy())
     codes, uniques = pd.factorize(labels, use_na_sentinel=True)
     if (codes < 0).any():
         i = int(np.flatnonzero(codes < 0)[0])
@@ -189,6 +191,21 @@ def as_clusters(cluster, k, name="cluster"):
             f"{name} must not be missing; position {i} is {value!r}; give every effect a label."
         )
     return codes.astype(np.intp), len(uniques)
+
+
+def _dense_codes(values):
+    """Codes 0..n-1 of integers in sorted order, by a presence table when their range is
+    at most a few times their number (as with codes from a database), else by hashing."""
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span > 4 * len(values) + 1024:
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.intp), len(uniques)
+    shifted = (values - low).astype(np.intp)
+    present = np.zeros(span, dtype=np.intp)
+    present[shifted] = 1
+    rank = np.cumsum(present) - 1
+    return rank[shifted], int(rank[-1]) + 1
 
 
 def _check_clusters(n, k, what):
@@ -239,14 +256,14 @@ class _Nested:
 
 def _nested_data(y, v, source, n_sources, site, free, reml):
     """Build :class:`_Nested` from source codes and within-source site labels (codes)."""
-    key = source.astype(np.int64) * (int(site.max()) + 1) + site
-    site_codes, uniques = pd.factorize(key)
-    site_source = np.empty(len(uniques), dtype=np.intp)
+    key = source.astype(np.int64) * (int(site.max()) + 1) + site  # a site is read within its source
+    site_codes, n_sites = _dense_codes(key)
+    site_source = np.empty(n_sites, dtype=np.intp)
     site_source[site_codes] = source  # every effect of a site has the site's source
     w = 1 / v
     shift = float(np.sum(w * y) / np.sum(w))
-    return _Nested(y - shift, shift, v, site_codes.astype(np.intp), source, site_source,
-                   len(uniques), n_sources, tuple(free), reml)
+    return _Nested(y - shift, shift, v, site_codes, source, site_source, n_sites, n_sources,
+                   tuple(free), reml)
 
 
 def estimable_levels(n_sources, n_sites, k):
@@ -307,20 +324,27 @@ class _Eval:
 
 
 def _moments(data, s3, order, work):
-    """sum log(v + s3) and per-site sums of a^p y^j (p = 1..order + 1, j = 0..2), a = 1/(v + s3).
-
-    ``work`` is a (3 (order + 1), k) buffer; its rows end as a, a y, a y^2, a^2, ...
-    """
-    a = work[0]
+    """sum log(v + s3) and per-site sums of a^p y^j (p = 1..order + 1, j = 0..2), a = 1/(v + s3),
+    ordered p-major: S, sum a y, sum a y^2, sum a^2, ... ``work`` is a (4, k) buffer."""
+    a, ay, ay2, tmp = work
     np.add(data.v, s3, out=a)
-    logsum = float(np.sum(np.log(a, out=work[1])))
+    logsum = float(np.sum(np.log(a, out=tmp)))
     np.reciprocal(a, out=a)
-    np.multiply(a, data.y, out=work[1])
-    np.multiply(work[1], data.y, out=work[2])
-    rows = 3 * (order + 1)
-    for j in range(3, rows):
-        np.multiply(work[j - 3], a, out=work[j])
-    return logsum, [data.by_site(work[j]) for j in range(rows)]
+    np.multiply(a, data.y, out=ay)
+    np.multiply(ay, data.y, out=ay2)
+    sums = [data.by_site(a), data.by_site(ay), data.by_site(ay2)]
+    if order >= 1:
+        powers = [sums]
+        for _ in range(order):
+            row = []
+            for base in (a, ay, ay2):  # a^p y^j = a^(p - 1) (a y^j): tmp walks up the powers
+                np.multiply(base, a, out=tmp)
+                for _ in range(len(powers) - 1):
+                    np.multiply(tmp, a, out=tmp)
+                row.append(data.by_site(tmp))
+            powers.append(row)
+        sums = [x for row in powers for x in row]
+    return logsum, sums
 
 
 def _evaluate(data, sigma2, order=2, work=None):
@@ -334,7 +358,7 @@ def _evaluate(data, sigma2, order=2, work=None):
     """
     s1, s2, s3 = sigma2
     if work is None:
-        work = np.empty((3 * (order + 1), len(data.y)))
+        work = np.empty((4, len(data.y)))
     logsum, m = _moments(data, s3, order, work)
     S, Y1, Q1 = m[:3]
     ss = data.site_source
@@ -445,17 +469,20 @@ def _start(data):
 
 def _direction(ev, act, newton):
     """Newton step on the active components if the Hessian there is negative definite,
-    else a Fisher-scoring step (else a step scaled by the information's diagonal)."""
+    else a Fisher-scoring step (else a step scaled by the information's diagonal).
+
+    Returns the step and whether it is a Newton step.
+    """
     g = ev.grad[act]
     ix = np.ix_(act, act)
-    for curvature, use in ((-ev.hess[ix], newton), (ev.fisher[ix], True)):
-        if not use:
+    for curvature, is_newton in ((-ev.hess[ix], True), (ev.fisher[ix], False)):
+        if is_newton and not newton:
             continue
         try:
             chol = np.linalg.cholesky(curvature)
         except np.linalg.LinAlgError:
             continue
-        return np.linalg.solve(chol.T, np.linalg.solve(chol, g)), curvature is not ev.fisher[ix]
+        return np.linalg.solve(chol.T, np.linalg.solve(chol, g)), is_newton
     diag = np.diag(ev.fisher[ix])
     return g / np.where(diag > 0, diag, 1.0), False
 
@@ -481,7 +508,7 @@ def fit_sigma2(data):
     if not free.any():
         return sigma2, _evaluate(data, sigma2, order=0)
     floor = FLOOR * data.scale
-    work = np.empty((9, len(data.y)))
+    work = np.empty((4, len(data.y)))
     ev = _evaluate(data, sigma2, work=work)
     for it in range(MAXITER):
         act = _active(free, sigma2, ev)
