@@ -37,7 +37,7 @@ import numpy as np
 ROBUST_VCOV = ("CR1", "CR2")
 STEP = 0.3  # trapezoid step in log t: error ~ exp(-pi^2 / STEP) ~ 5e-15 relative
 TAIL = 11.0  # nodes beyond the bumps, in log t: neglected tail terms ~ exp(-3 TAIL) ~ 5e-15
-CHUNK = 1_000_000  # effects x nodes per block of work: bounds memory to tens of MB
+CHUNK = 500_000  # effects x nodes per block of work: two such buffers, 8 MB in all
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,16 @@ class WorkingModel:
         return self.site_cluster[self.site]
 
 
-def _site_sums(model, values):
-    """Per-site sums of the rows of an (m, k) array, as (m, n_sites)."""
-    m, k = values.shape
-    n = model.n_sites
-    codes = (model.site[None, :] + n * np.arange(m)[:, None]).ravel()
-    return np.bincount(codes, weights=values.ravel(), minlength=m * n).reshape(m, n)
+def _stacked(codes, n, m):
+    """Group codes for m stacked rows: row j's groups are j n .. j n + n - 1."""
+    return (codes[None, :] + n * np.arange(m)[:, None]).ravel()
 
 
 def _cluster_sums(model, values):
     """Per-cluster sums of the rows of an (m, n_sites) complex or real array."""
     m, n = values.shape
     nc = model.n_clusters
-    codes = (model.site_cluster[None, :] + nc * np.arange(m)[:, None]).ravel()
+    codes = _stacked(model.site_cluster, nc, m)
 
     def one(part):
         return np.bincount(codes, weights=part.ravel(), minlength=m * nc).reshape(m, nc)
@@ -89,33 +86,55 @@ def _cluster_sums(model, values):
 def gls_weights(model):
     """x = V^-1 1 per effect: (1/d) c g with c = 1/(1 + s2 S) per site, g per cluster."""
     a = 1 / model.d
-    S = _site_sums(model, a[None, :])[0]
+    S = np.bincount(model.site, weights=a, minlength=model.n_sites)
     c = 1 / (1 + model.s2 * S)
     g = 1 / (1 + model.s1 * _cluster_sums(model, (c * S)[None, :])[0])
     return a * (c * g[model.site_cluster])[model.site]
 
 
-def _resolvent_forms(model, t, phis):
-    """Per-cluster bilinear forms of (V - i t I)^-1 for each node t.
+class _Sweep:
+    """Bilinear forms of (V - i t I)^-1 for up to ``m`` nodes t at a time.
 
-    ``phis`` = (x, e, x e) per effect. Returns complex (m, n_clusters) arrays
-    1'(.)1, x'(.)1, e'(.)1 and e'(.)x.
+    The per-effect work buffers and stacked site codes are made once: every quadrature
+    node needs eight per-site sums over all k effects.
     """
-    d = model.d
-    p = 1 / (d[None, :] ** 2 + (t**2)[:, None])  # (d - it)^-1 = (d + it) p
-    sums = []
-    for phi in (None, *phis):  # per-site sums of phi a, as real and imaginary parts
-        w = p if phi is None else p * phi
-        sums.append(_site_sums(model, w * d) + 1j * t[:, None] * _site_sums(model, w))
-    S, X, E, XE = sums
-    c = 1 / (1 + model.s2 * S)
-    R = _cluster_sums(model, c * S)
-    g = 1 / (1 + model.s1 * R)
-    sig = _cluster_sums(model, c * X)  # per-cluster u'x with u = (V without s1)^-1 1
-    gt = g[:, model.site_cluster]
-    kap = c * (model.s2 * X + model.s1 * gt * sig[:, model.site_cluster])
-    rex = _cluster_sums(model, XE - kap * E)
-    return g * R, g * sig, g * _cluster_sums(model, c * E), rex
+
+    def __init__(self, model, m, phis):
+        k = len(model.d)
+        self.model = model
+        self.codes = _stacked(model.site, model.n_sites, m)
+        self.p, self.w = np.empty((m, k)), np.empty((m, k))
+        self.d2 = model.d**2
+        # (d - it)^-1 = (d + it) p with p = 1/(d^2 + t^2): sums of phi d p and phi p
+        self.phis = [(None, model.d)] + [(phi, phi * model.d) for phi in phis]
+
+    def _site_sums(self, values):
+        m, k = values.shape
+        n = self.model.n_sites
+        return np.bincount(self.codes[: m * k], weights=values.ravel(),
+                           minlength=m * n).reshape(m, n)
+
+    def forms(self, t):
+        """Per-cluster 1'(.)1, x'(.)1, e'(.)1 and e'(.)x of (V - i t I)^-1, complex (m, n)."""
+        m = len(t)
+        p, w = self.p[:m], self.w[:m]
+        np.add(self.d2[None, :], (t * t)[:, None], out=p)
+        np.reciprocal(p, out=p)
+        sums = []
+        for phi, phi_d in self.phis:
+            real = self._site_sums(np.multiply(p, phi_d, out=w))
+            imag = self._site_sums(p if phi is None else np.multiply(p, phi, out=w))
+            sums.append(real + 1j * t[:, None] * imag)
+        model = self.model
+        S, X, E, XE = sums
+        c = 1 / (1 + model.s2 * S)
+        R = _cluster_sums(model, c * S)
+        g = 1 / (1 + model.s1 * R)
+        sig = _cluster_sums(model, c * X)  # per-cluster u'x, u = (V without s1)^-1 1
+        gt = g[:, model.site_cluster]
+        kap = c * (model.s2 * X + model.s1 * gt * sig[:, model.site_cluster])
+        rex = _cluster_sums(model, XE - kap * E)
+        return g * R, g * sig, g * _cluster_sums(model, c * E), rex
 
 
 def cr2_terms(model, resid, x, info):
@@ -139,12 +158,12 @@ def cr2_terms(model, resid, x, info):
     clusters = model.cluster_of_effects()
     r_j = np.bincount(clusters, weights=x, minlength=n)
     t_all = _nodes(model, r_j, info)
-    phis = (x, resid, x * resid)
+    step = max(1, min(len(t_all), CHUNK // len(resid)))
+    sweep = _Sweep(model, step, (x, resid, x * resid))
     acc_1, acc_e = np.zeros(n), np.zeros(n)
-    step = max(1, CHUNK // len(resid))
     for start in range(0, len(t_all), step):
         t = t_all[start:start + step]
-        r11, rx1, re1, rex = (t[:, None] * f.real for f in _resolvent_forms(model, t, phis))
+        r11, rx1, re1, rex = (t[:, None] * f.real for f in sweep.forms(t))
         denom = t[:, None] * info - r11  # > 0: t W + Y / t stays positive definite
         acc_1 += np.sum(rx1 * t[:, None] * info / denom, axis=0)
         acc_e += np.sum(rex + rx1 * re1 / denom, axis=0)
@@ -152,7 +171,7 @@ def cr2_terms(model, resid, x, info):
     # Y^-1 = W + W 1 1'W / (info - R_j); W x e summed per cluster is e'V^-1 x (t = 0)
     ww = np.bincount(clusters, weights=x * x, minlength=n)
     xe = np.bincount(clusters, weights=x * resid, minlength=n)
-    w2e = _resolvent_forms(model, np.zeros(1), phis)[3][0].real
+    w2e = sweep.forms(np.zeros(1))[3][0].real
     rho = 1 / (info - r_j)
     low_1, low_e = ww * info * rho, w2e + rho * ww * xe
     high_1 = np.bincount(clusters, minlength=n).astype(float)
