@@ -195,17 +195,22 @@ def as_clusters(cluster, k, name="cluster"):
 
 def _dense_codes(values):
     """Codes 0..n-1 of integers in sorted order, by a presence table when their range is
-    at most a few times their number (as with codes from a database), else by hashing."""
+    at most a few times their number (as with codes from a database), else by hashing.
+
+    Written to allocate one k-length array: fresh large arrays cost page faults that
+    take longer than the arithmetic.
+    """
     low = int(values.min())
     span = int(values.max()) - low + 1
     if span > 4 * len(values) + 1024:
         codes, uniques = pd.factorize(values)
         return codes.astype(np.intp), len(uniques)
-    shifted = (values - low).astype(np.intp)
-    present = np.zeros(span, dtype=np.intp)
-    present[shifted] = 1
-    rank = np.cumsum(present) - 1
-    return rank[shifted], int(rank[-1]) + 1
+    codes = np.subtract(values, low, dtype=np.intp)
+    rank = np.zeros(span, dtype=np.intp)
+    rank[codes] = 1
+    np.cumsum(rank, out=rank)
+    rank -= 1
+    return np.take(rank, codes, out=codes), int(rank[-1]) + 1
 
 
 def _check_clusters(n, k, what):
@@ -256,7 +261,8 @@ class _Nested:
 
 def _nested_data(y, v, source, n_sources, site, free, reml):
     """Build :class:`_Nested` from source codes and within-source site labels (codes)."""
-    key = source.astype(np.int64) * (int(site.max()) + 1) + site  # a site is read within its source
+    key = np.multiply(source, int(site.max()) + 1, dtype=np.int64)
+    key += site  # a site is read within its source
     site_codes, n_sites = _dense_codes(key)
     site_source = np.empty(n_sites, dtype=np.intp)
     site_source[site_codes] = source  # every effect of a site has the site's source
