@@ -5,6 +5,8 @@ Usage (from the repository root; peers from the ``bench`` extra: ``pip install -
 
     python benchmarks/bench_evidence.py [--repeats 7] [--sizes 1000 10000 100000 1000000]
                                         [--metafor-sizes 1000] [--r-timeout 120]
+    python benchmarks/bench_evidence.py --no-peers          # evidence alone, pool only
+    python benchmarks/bench_evidence.py --previous 4f8682f  # pool: that commit vs now
 
 What is timed, on the same seeded data (tau^2 = 0.05):
 
@@ -58,6 +60,22 @@ t <- tryCatch(replicate({repeats}, system.time(fit())[["elapsed"]]),
 cat("MEDIAN", median(t), "\\n")
 """
 R_POOL = 'rma(d$yi, d$vi, method = "{method}")'
+# times pool() of the evidence package found in {src} on the arrays saved in {npz}
+VERSION_SNIPPET = """
+import statistics, sys, time
+sys.path.insert(0, {src!r})
+import numpy as np
+from evidence import pool
+d = np.load({npz!r})
+for method in ("DL", "PM", "REML"):
+    pool(d["yi"], d["vi"], method=method)
+    t = []
+    for _ in range({repeats}):
+        start = time.perf_counter()
+        pool(d["yi"], d["vi"], method=method)
+        t.append(time.perf_counter() - start)
+    print(method, statistics.median(t))
+"""
 R_REG = 'rma(d$yi, d$vi, mods = ~ x + g, data = d, method = "REML")'
 
 
@@ -160,23 +178,26 @@ def ratio(ours, theirs):
     return f"{r:.2f}" if r >= 0.01 else f"{r:.1e}"
 
 
-def pool_rows(k, data, repeats, metafor_sizes, r_timeout):
+def pool_rows(k, data, repeats, metafor_sizes, r_timeout, peers=True):
     """One Markdown row per method at size k, and the tau^2 gaps to the peers."""
     y, v = data["yi"].to_numpy(), data["vi"].to_numpy()
     calls = {}
     for method, (peer, call, _) in PEERS.items():
         calls[method] = lambda m=method: pool(y, v, method=m)
-        calls[peer] = lambda c=call: c(y, v)
+        if peers:
+            calls[peer] = lambda c=call: c(y, v)
     medians = round_robin(calls, repeats)
     rows, gaps = [], []
     for method, (peer, call, tau2_of) in PEERS.items():
-        ours = medians[method]
+        ours, theirs = medians[method], medians.get(peer, "not run")
         theirs_r = (time_metafor(data, R_POOL.format(method=method), repeats, r_timeout)
                     if k in metafor_sizes else "not run")
-        rows.append(f"| {method} | {k:,} | {ms(ours)} | {peer} | {ms(medians[peer])} "
-                    f"| **{ratio(ours, medians[peer])}** | {cell(theirs_r)} "
+        rows.append(f"| {method} | {k:,} | {ms(ours)} | {peer} | {cell(theirs)} "
+                    f"| **{ratio(ours, theirs)}** | {cell(theirs_r)} "
                     f"| {ratio(ours, theirs_r)} |")
-        gaps.append(f"{peer} tau^2 - evidence: {tau2_of(call(y, v)) - pool(y, v, method=method).tau2:+.2e}")
+        if peers:
+            gap = tau2_of(call(y, v)) - pool(y, v, method=method).tau2
+            gaps.append(f"{peer} tau^2 - evidence: {gap:+.2e}")
     return rows, gaps
 
 
@@ -192,6 +213,34 @@ def regression_row(k, data, repeats, metafor_sizes, r_timeout):
     return (f"| meta_regression REML, ~ x + g | {k:,} | {ms(ours)} | PyMARE REML "
             f"| {ms(medians['pymare'])} | **{ratio(ours, medians['pymare'])}** "
             f"| {cell(theirs_r)} | {ratio(ours, theirs_r)} |")
+
+
+def time_versions(ref, sizes, repeats):
+    """Markdown rows: pool() of ``git archive ref`` against the working tree, each alone in
+    its own process (so neither meets BLAS threads woken by the other or by a peer)."""
+    root = Path(__file__).resolve().parents[1]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        old.mkdir()
+        archive = subprocess.run(["git", "-C", str(root), "archive", ref, "evidence"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        for k in sizes:
+            data = make_data(k)
+            npz = Path(tmp) / "data.npz"
+            np.savez(npz, yi=data["yi"].to_numpy(), vi=data["vi"].to_numpy())
+            got = {}
+            for label, src in (("before", old), ("now", root)):
+                code = VERSION_SNIPPET.format(src=str(src), npz=str(npz),
+                                              repeats=repeats if k < 10**6 else min(repeats, 3))
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                     text=True, check=True).stdout
+                got[label] = dict((m, float(t)) for m, t in (ln.split() for ln in out.splitlines()))
+            for m in ("DL", "PM", "REML"):
+                before, now = got["before"][m], got["now"][m]
+                rows.append(f"| {m} | {k:,} | {ms(before)} | {ms(now)} | {now / before:.2f} |")
+    return rows
 
 
 def versions():
@@ -211,19 +260,33 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="*", default=[10**3, 10**4, 10**5, 10**6])
     parser.add_argument("--metafor-sizes", type=int, nargs="*", default=[10**3])
     parser.add_argument("--r-timeout", type=float, default=120.0)
+    parser.add_argument("--previous", metavar="GIT_REF",
+                        help="instead of the peers, time pool() of this commit's evidence/ "
+                             "against the working tree's, each alone in a fresh process")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="time evidence alone (no Python peer in the process, so no BLAS "
+                             "threads they wake), pool only")
     args = parser.parse_args()
     print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, load average "
           f"{os.getloadavg()[0]:.1f}; {versions()}; medians of {args.repeats} rounds "
           "(3 at 10^6)\n")
+    if args.previous:
+        print(f"| pool method | k | evidence at {args.previous} | evidence now | now / before |")
+        print("|---|---:|---:|---:|---:|")
+        print("\n".join(time_versions(args.previous, args.sizes, args.repeats)))
+        return
     print("| pool method | k | evidence | peer | peer time | evidence / peer "
           "| metafor 3.8-1 | evidence / metafor |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     all_gaps = []
     for k in args.sizes:
         repeats = args.repeats if k < 10**6 else min(args.repeats, 3)
-        rows, gaps = pool_rows(k, make_data(k), repeats, args.metafor_sizes, args.r_timeout)
+        rows, gaps = pool_rows(k, make_data(k), repeats, args.metafor_sizes, args.r_timeout,
+                               peers=not args.no_peers)
         print("\n".join(rows), flush=True)
         all_gaps.append(f"k = {k:,}: " + "; ".join(gaps))
+    if args.no_peers:
+        return
     for k in (10**3, 10**5):
         print(regression_row(k, make_data(k), args.repeats, args.metafor_sizes, args.r_timeout),
               flush=True)

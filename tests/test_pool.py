@@ -163,6 +163,21 @@ def test_pm_root_above_search_limit_raises_convergence_error():
         pool(yi, np.full(40, 1e-6), method="PM")
 
 
+@pytest.mark.parametrize("scale", [1.0, 30.0])  # 30: the root (~900) lies above 100
+def test_pm_tau2_solves_the_q_equation(scale):
+    # Paule-Mandel's tau^2 is the root of Q(tau2) = k - 1 in [0, max(100, 10 mad(yi)^2)];
+    # a root above 100 needs the mad-based limit (found after a first search up to 100)
+    rng = np.random.default_rng(5)
+    vi = rng.uniform(0.01, 0.2, 40)
+    yi = scale * rng.normal(size=40)
+    tau2 = pool(yi, vi, method="PM").tau2
+    assert (tau2 > 100) == (scale > 1)
+    w = 1 / (vi + tau2)
+    q = np.sum(w * (yi - np.sum(w * yi) / w.sum()) ** 2)
+    # tau^2 is found to 1e-14 (absolute), which moves Q by far less than 1e-10 relative
+    assert q == pytest.approx(len(yi) - 1, rel=1e-10)
+
+
 def test_tau2_conf_int_needs_random_effects():
     with pytest.raises(EvidenceError, match="random-effects fit"):
         pool(*data("bcg"), method="FE").tau2_conf_int()
