@@ -26,7 +26,7 @@ from .robust import ROBUST_VCOV, WorkingModel, robust_variance
 ML_METHODS = ("REML", "ML")
 ML_TESTS = ("z", "t")
 LEVELS = ("source", "site", "effect")  # outermost first, as sigma2 in NestedResult
-POLISH = 1e-4  # relative change of a full Newton step after which one more step ends the fit
+POLISH = 1e-4  # relative move of a full Newton step after which one chord step ends the fit
 FLOOR = 1e-8  # changes are relative to max(sigma2, FLOOR * scale of the data)
 MAXITER = 200
 FISHER_STEPS = 1  # Fisher scoring steps before Newton: robust far from the maximum
@@ -499,9 +499,10 @@ def fit_sigma2(data):
     Projected Newton-Raphson with the exact Hessian (a Fisher-scoring step first, and
     wherever the Hessian is not negative definite), halving steps until the likelihood does
     not fall. A component at 0 whose gradient points below 0 is held there. Once a full
-    Newton step changes every component by less than POLISH relative, convergence is
-    quadratic: one more Newton step from the Hessian already at hand (about POLISH^2
-    relative) ends the iterations, leaving an error near POLISH^4.
+    Newton step moves every component by less than POLISH relative (so the error left is
+    about POLISH^2, convergence being quadratic), the new point gets only its gradient
+    and one last step with the Hessian of the point before (a chord step, its error
+    about POLISH^2 times the Hessian's change, POLISH) ends the iterations.
 
     Returns
     -------
@@ -524,16 +525,17 @@ def fit_sigma2(data):
         lam = 1.0
         while True:
             new = _moved(sigma2, act, lam * step)
-            trial = _evaluate(data, new, work=work)
+            change = np.max(np.abs(new - sigma2) / np.maximum(new, floor))
+            last = newton and lam == 1.0 and change <= POLISH
+            trial = _evaluate(data, new, order=1 if last else 2, work=work)
             if trial.loglik >= ev.loglik - 1e-13 * abs(ev.loglik):
                 break
             lam /= 2
             if lam < 1e-12:  # no step uphill: at the maximum to rounding
                 return sigma2, ev
-        change = np.max(np.abs(new - sigma2) / np.maximum(new, floor))
+        if last:
+            return _chord(data, new, trial, ev, free)
         sigma2, ev = new, trial
-        if newton and lam == 1.0 and change <= POLISH:
-            return _polish(data, sigma2, ev, free)
         if change <= POLISH**4:  # a step this small: nothing left to gain
             return sigma2, ev
     raise ConvergenceError(
@@ -554,8 +556,10 @@ def _moved(sigma2, act, step):
     return new
 
 
-def _polish(data, sigma2, ev, free):
-    """The last Newton step, from the Hessian at ``sigma2``; kept if the likelihood holds."""
+def _chord(data, sigma2, ev, before, free):
+    """The last step: the gradient at ``sigma2`` with the Hessian of the point ``before``;
+    kept if the likelihood does not fall."""
+    ev.hess, ev.fisher = before.hess, before.fisher
     act = _active(free, sigma2, ev)
     if act.any():
         step, newton = _direction(ev, act, True)
