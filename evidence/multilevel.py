@@ -229,8 +229,8 @@ def _check_clusters(n, k, what):
 class _Nested:
     """Effects in sites in sources as integer codes, with the effects centred.
 
-    ``y`` is ``yi - shift`` (the fixed-effect mean) so that sums of squares expanded
-    around the estimate lose no digits. ``free`` says which of (source, site, effect)
+    ``y`` is ``yi - shift`` (their mean) so that sums of squares expanded around the
+    estimate lose no digits. ``free`` says which of (source, site, effect)
     variance components are estimated; the others stay at 0.
     """
 
@@ -266,8 +266,7 @@ def _nested_data(y, v, source, n_sources, site, free, reml):
     site_codes, n_sites = _dense_codes(key)
     site_source = np.empty(n_sites, dtype=np.intp)
     site_source[site_codes] = source  # every effect of a site has the site's source
-    w = 1 / v
-    shift = float(np.sum(w * y) / np.sum(w))
+    shift = float(np.mean(y))
     return _Nested(y - shift, shift, v, site_codes, source, site_source, n_sites, n_sources,
                    tuple(free), reml)
 
