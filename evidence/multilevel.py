@@ -180,7 +180,8 @@ def as_clusters(cluster, k, name="cluster"):
             f"inputs must have the same length, but yi has {k} and {name} has {len(labels)}; "
             f"pass one {name} label per effect."
         )
-    if labels.dtype.kind in "iu":  # integer labels cannot be missing: no hashing needed
+    if isinstance(labels.dtype, np.dtype) and labels.dtype.kind in "iu":
+        # numpy integers cannot be missing (pandas' nullable Int64 can): no hashing needed
         return _dense_codes(labels.to_numpy())
     codes, uniques = pd.factorize(labels, use_na_sentinel=True)
     if (codes < 0).any():

@@ -283,6 +283,27 @@ def test_nested_result_does_not_depend_on_row_order_or_label_type():
                                [base.estimate, base.se, *base.sigma2], rtol=1e-8, atol=1e-12)
 
 
+LABEL_KINDS = {
+    "numpy int": lambda labels: np.asarray(labels),
+    "negative ints": lambda labels: -7 - np.asarray(labels),
+    "strings": lambda labels: [f"study {x}" for x in labels],
+    "pandas Int64": lambda labels: pd.Series(labels, dtype="Int64"),
+    "categorical": lambda labels: pd.Categorical([str(x) for x in labels]),
+    "series with its own index": lambda labels: pd.Series(labels, index=np.arange(len(labels)) + 100),
+}
+
+
+@pytest.mark.parametrize("kind", LABEL_KINDS)
+def test_any_kind_of_labels_gives_the_same_fit(kind):
+    yi, vi, source, site = mv.data("synthetic_nested")
+    base = pool_nested(yi, vi, list(source), list(site))
+    other = pool_nested(yi, vi, LABEL_KINDS[kind](source), LABEL_KINDS[kind](site))
+    # codes may come in another order, which only reorders sums
+    np.testing.assert_allclose([other.estimate, other.se, *other.sigma2],
+                               [base.estimate, base.se, *base.sigma2], rtol=1e-9, atol=1e-15)
+    assert (other.n_sources, other.n_sites) == (base.n_sources, base.n_sites)
+
+
 ESTIMABLE = [  # (n_sources, n_sites, k) -> identified (source, site, effect) components
     ((30, 80, 234), (True, True, True)),
     ((11, 56, 56), (True, True, False)),  # one effect per site
@@ -355,6 +376,8 @@ NESTED_ERRORS = [
     ("site length", Y3, V3, [1, 1, 2], [1, 2], {}, "yi has 3 and site has 2"),
     ("missing source", Y3, V3, [1, None, 2], [1, 2, 3], {}, "source must not be missing; position 1"),
     ("missing site", Y3, V3, [1, 1, 2], [1, np.nan, 3], {}, "site must not be missing; position 1 is nan"),
+    ("missing nullable integer", Y3, V3, pd.Series([1, 1, None], dtype="Int64"), [1, 2, 3], {},
+     "source must not be missing; position 2 is <NA>"),
     ("NaN effect", [0.1, np.nan, 0.3], V3, [1, 1, 2], [1, 2, 3], {}, "yi must be finite; position 1"),
     ("zero variance", Y3, [0.01, 0.0, 0.03], [1, 1, 2], [1, 2, 3], {}, "vi must be > 0; position 1"),
     ("negative variance", Y3, [0.01, 0.02, -0.03], [1, 1, 2], [1, 2, 3], {},
