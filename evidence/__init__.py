@@ -7,6 +7,7 @@ and vote counting: pure functions on arrays and DataFrames, checked against R's 
 
 from importlib import import_module
 
+from ._checks import METHODS
 from .effect_sizes import (
     EffectSizes,
     lnrr_from_percent_change,
@@ -18,7 +19,6 @@ from .effect_sizes import (
     standardized_mean_difference,
     vi_from_ci,
 )
-from ._checks import METHODS
 from .errors import ConvergenceError, EvidenceError
 from .pooling import PoolResult, pool
 from .regression import MetaRegressionResult, meta_regression

@@ -62,7 +62,7 @@ def n_studies(path) -> str:
 
 def shown(element) -> str:
     """What a markdown-rendered element shows (the pages escape markup in messages)."""
-    return re.sub(r"\\(.)", r"\1", element.value)
+    return re.sub(r"\\(.)", r"\1", element.value).replace("\u2060", "")  # escapes and word joiners
 
 
 def metric(at: AppTest, label: str) -> str:
