@@ -3,6 +3,7 @@
 import shutil
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import contradicting_study
@@ -309,3 +310,174 @@ def test_a_new_claim_is_reported_as_new(kb, links, contested):
     assert "no longer" not in line and line.endswith("contested") == contested
     if contested:  # the claim it contradicts moves too, and is not new
         assert not rows.loc["c2.3-deep-soc-not-inert", "new_claim"]
+
+
+# -- the whole-graph questions equal claim_report, claim by claim ---------------------------
+
+class FrameStore:
+    """The reads build_graph makes, over made-up frames (test records, not data)."""
+
+    KINDS = {"field_experiment": "experimental", "meta_analysis": "synthesis",
+             "observational": "observational", "model": "model"}
+
+    def __init__(self, sources, studies, claims, links):
+        self._frames = {"sources": sources, "studies": studies, "claims": claims, "links": links}
+
+    def sources(self):
+        return self._frames["sources"]
+
+    def studies(self):
+        return self._frames["studies"]
+
+    def claims(self):
+        return self._frames["claims"]
+
+    def links(self):
+        return self._frames["links"]
+
+    def vocabulary(self, name):
+        assert name == "study_types"
+        return pd.DataFrame({"name": list(self.KINDS), "evidence_kind": list(self.KINDS.values())})
+
+
+def synthetic_store(seed=11, n_studies=60, n_claims=30):
+    """Made-up studies and claims with every shape the contest and weakness rules read:
+    studies on both sides of a claim (and one study on both sides itself), counter-claims
+    in one and in both directions, a claim with two counter-claims, studies supporting a
+    claim and its counter-claim, other claim-to-claim relations, model-only and
+    single-study support, qualifying-only support, a study type outside the vocabulary,
+    and claims without any link."""
+    rng = np.random.default_rng(seed)
+    biomes, mechanisms = ["boreal", "arctic", "temperate", None], ["priming", "permafrost_thaw", "soil_moisture"]
+    types = [*FrameStore.KINDS, "unlisted_type"]
+    ids = [f"s{i}" for i in range(n_studies)]
+    studies = pd.DataFrame({
+        "id": ids, "source_key": ids, "study_type": rng.choice(types, n_studies, p=[.4, .1, .2, .25, .05]),
+        "biome": [biomes[i] for i in rng.integers(0, len(biomes), n_studies)],
+        "ecosystem": rng.choice(["forest", "peatland"], n_studies), "depth_class": "topsoil",
+        "warming_c": rng.uniform(0.5, 5, n_studies), "soc_direction": "decrease",
+        "first_author": "Test", "year": 2000 + rng.integers(0, 25, n_studies),
+        "evidence_quote": [f"quote of {i}" for i in ids],
+        "mechanisms": [list(rng.choice(mechanisms, rng.integers(0, 3), replace=False)) for _ in ids]})
+    studies.loc[[0, 1, 2], "study_type"] = "field_experiment"  # the shared supporters below
+    studies.loc[[3, 4], "study_type"] = "model"
+    sources = pd.DataFrame({"key": ids, "first_author": "Test", "year": studies["year"],
+                            "title": "made-up test source", "doi": None})
+    claim_ids = [f"c{i}" for i in range(n_claims)]
+    claims = pd.DataFrame({"id": claim_ids, "text": [f"made-up claim {c}" for c in claim_ids],
+                           "section": "test",
+                           "scope_biome": [biomes[i] for i in rng.integers(0, len(biomes), n_claims)],
+                           "scope_mechanism": [None, "priming"] * (n_claims // 2)})
+    random_links = [(c, s, r) for c in claim_ids[:22] for s in rng.choice(ids[5:], rng.integers(0, 7))
+                    for r in [rng.choice(["supports", "supports", "contradicts", "qualifies"])]]
+    fixed = [  # (claim, study or None, other claim or None, relation)
+        ("c0", None, "c1", "contradicts"), ("c1", None, "c0", "contradicts"),
+        ("c0", None, "c2", "contradicts"), ("c3", None, "c4", "contradicts"),
+        ("c5", None, "c6", "refines"), ("c7", None, "c8", "qualifies"), ("c9", None, "c10", "supports"),
+        ("c0", "s0", None, "supports"), ("c1", "s0", None, "supports"), ("c2", "s0", None, "supports"),
+        ("c3", "s1", None, "supports"), ("c4", "s1", None, "supports"), ("c4", "s2", None, "supports"),
+        ("c11", "s2", None, "supports"), ("c11", "s2", None, "contradicts"),
+        ("c22", "s3", None, "supports"), ("c22", "s4", None, "supports"),
+        ("c23", "s2", None, "supports"), ("c24", "s5", None, "qualifies"),
+        ("c25", "s3", None, "supports"), ("c25", "s6", None, "supports")]
+    rows = [(c, s, None, r) for c, s, r in random_links] + fixed
+    links = pd.DataFrame(rows, columns=["claim_id", "study_id", "other_claim_id", "relation"])
+    links = links.drop_duplicates(["claim_id", "study_id", "other_claim_id", "relation"])
+    links = links.assign(id=range(len(links)),
+                         quote=[f"link quote {i}" if i % 3 else None for i in range(len(links))])
+    return FrameStore(sources, studies, claims, links.reset_index(drop=True))
+
+
+@pytest.fixture(scope="module")
+def synthetic_G():
+    return g.build_graph(synthetic_store())
+
+
+@pytest.fixture(scope="module", params=["shipped", "synthetic"])
+def any_graph(request, G, synthetic_G):
+    return G if request.param == "shipped" else synthetic_G
+
+
+def all_reports(G):
+    """claim_report of every claim: the one-claim-at-a-time path the others must equal."""
+    return {c: g.claim_report(G, c) for c in g.claim_ids(G)}
+
+
+@pytest.fixture(scope="module")
+def reports(any_graph):
+    return all_reports(any_graph)
+
+
+def plain(frame):
+    """Rows as dicts with every missing value None, so frames compare by value, not dtype."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
+def test_claim_states_equal_claim_report(any_graph, reports):
+    states = g.claim_states(any_graph)
+    assert list(states.index) == list(reports)
+    for claim_id, report in reports.items():
+        expected = {**report.balance, "certainty": report.grade,
+                    "contested": bool(report.contested), "leaning": report.leaning}
+        assert states.loc[claim_id].to_dict() == expected, claim_id
+
+
+def test_claim_states_of_some_claims_equal_those_of_all(any_graph):
+    ids = g.claim_ids(any_graph)
+    some = [ids[-1], "no-such-claim", *ids[:3], ids[-1]]  # order, an unknown id, a repeat
+    expected = g.claim_states(any_graph).loc[[ids[-1], *ids[:3]]]
+    pd.testing.assert_frame_equal(g.claim_states(any_graph, some), expected)
+    assert g.claim_states(any_graph, []).empty
+
+
+def test_contested_claims_equal_claim_report(any_graph, reports):
+    expected = [{"id": c, "text": r.claim.get("text"), **r.balance,
+                 "counter_claims": ", ".join(r.counter_claims), "reasons": "; ".join(r.contested)}
+                for c, r in reports.items() if r.contested]
+    assert g.contested_claims(any_graph).to_dict(orient="records") == expected
+
+
+def test_weak_claims_equal_the_rule_on_claim_report(any_graph, reports):
+    expected = []
+    for claim_id, report in reports.items():
+        support = report.evidence.query("relation == 'supports' and via.isna()").drop_duplicates("study_id")
+        kinds = support["evidence_kind"]
+        if support.empty:
+            continue
+        if kinds.notna().all() and (kinds == "model").all():
+            reason = f"only model evidence ({len(support)} stud{'y' if len(support) == 1 else 'ies'})"
+        elif len(support) == 1:
+            reason = f"a single supporting study ({support['study_id'].iloc[0]})"
+        else:
+            continue
+        expected.append({"id": claim_id, "text": report.claim.get("text"), "n_supports": len(support),
+                         "evidence_kinds": ", ".join(sorted(set(kinds.dropna()))), "reason": reason})
+    assert g.weak_claims(any_graph).to_dict(orient="records") == expected
+
+
+def test_evidence_table_holds_every_claim_evidence_in_order(any_graph, reports):
+    table = g.evidence_table(any_graph)
+    assert list(dict.fromkeys(table["claim_id"])) == [c for c, r in reports.items() if len(r.evidence)]
+    for claim_id, report in reports.items():
+        rows = table[table["claim_id"] == claim_id].drop(columns="claim_id")
+        assert plain(rows) == plain(report.evidence), claim_id
+    some = g.evidence_table(any_graph, list(reports)[:2])
+    assert plain(some) == plain(table[table["claim_id"].isin(list(reports)[:2])])
+    with pytest.raises(NotFoundError):
+        g.evidence_table(any_graph, ["no-such-claim"])
+
+
+def test_the_synthetic_base_exercises_every_rule(synthetic_G):
+    """Guard for the equality tests above: on the made-up base each rule fires, so they
+    compare something."""
+    reports = all_reports(synthetic_G)
+    reasons = " | ".join("; ".join(r.contested) for r in reports.values())
+    assert "studies support it and" in reasons or "study supports it and" in reasons
+    assert "claim 'c1' contradicts it" in reasons and "claim 'c0' contradicts it" in reasons
+    assert "study 's0' supports both it and claim 'c1'" in reasons
+    assert reports["c0"].counter_claims == ["c1", "c2"] and reports["c1"].counter_claims == ["c0"]
+    assert not reports["c5"].counter_claims and not reports["c9"].counter_claims
+    weak = g.weak_claims(synthetic_G).set_index("id")["reason"]
+    assert weak["c22"].startswith("only model") and weak["c23"].startswith("a single")
+    assert reports["c26"].grade == "no evidence"
+    assert reports["c24"].leaning == "neither (qualifying only)"

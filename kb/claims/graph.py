@@ -18,6 +18,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -133,38 +134,69 @@ def claim_node(G, claim_id: str) -> str:
     return node
 
 
+EVIDENCE_COLUMNS = ("study_id", "relation", "via", "label", *STUDY_ATTRIBUTES, "mechanisms", "quote")
+
+
 def claim_evidence(G, claim_id: str) -> pd.DataFrame:
     """One row per (study, relation) bearing on a claim, with the study's system.
 
     Direct links come first (``via`` empty). Then the studies that support a claim
     contradicting this one count as contradicting it, with ``via`` naming that claim.
     """
-    node = claim_node(G, claim_id)
-    rows = [_evidence_row(G, u, data, None) for u, _, data in G.in_edges(node, data=True)
-            if G.nodes[u]["kind"] == "study" and data["relation"] in EVIDENCE_RELATIONS]
-    for other in counter_claims(G, claim_id):
-        rows += [_evidence_row(G, u, {**data, "relation": "contradicts"}, other)
-                 for u, _, data in G.in_edges(f"claim:{other}", data=True)
-                 if G.nodes[u]["kind"] == "study" and data["relation"] == "supports"]
-    columns = ["study_id", "relation", "via", "label", *STUDY_ATTRIBUTES, "mechanisms", "quote"]
-    return pd.DataFrame(rows, columns=columns)
+    studies: dict = {}
+    rows = []
+    kinds = G.nodes(data="kind")  # a view: kind of each node, looked up, not copied
+    for study, relation, via, quote in _evidence_links(G, claim_id, counter_claims(G, claim_id), kinds):
+        if study not in studies:
+            studies[study] = _study_cells(G, study, kinds)
+        study_id, label, *attributes, mechanisms, own_quote = studies[study]
+        rows.append((study_id, relation, via, label, *attributes, list(mechanisms), quote or own_quote))
+    return pd.DataFrame(rows, columns=list(EVIDENCE_COLUMNS))
 
 
-def _evidence_row(G, study_node: str, data: dict, via: str | None) -> dict:
+def _evidence_links(G, claim_id: str, counters: list[str], kinds) -> list[tuple]:
+    """(study node, relation, via, link quote) of each row of :func:`claim_evidence`, given
+    the claim's counter-claims and node -> kind. Read from the adjacency, in
+    ``G.in_edges`` order (the edge views count themselves on every len())."""
+    links = [(u, data["relation"], None, data.get("quote"))
+             for u, keyed in G.pred[claim_node(G, claim_id)].items() if kinds[u] == "study"
+             for data in keyed.values() if data["relation"] in EVIDENCE_RELATIONS]
+    for other in counters:
+        links += [(u, "contradicts", other, data.get("quote"))
+                  for u, keyed in G.pred[f"claim:{other}"].items() if kinds[u] == "study"
+                  for data in keyed.values() if data["relation"] == "supports"]
+    return links
+
+
+def _study_cells(G, study_node: str, kinds) -> tuple:
+    """(study id, label, STUDY_ATTRIBUTES values, sorted mechanisms, the study's quote)."""
     study = G.nodes[study_node]
-    mechanisms = sorted(G.nodes[m]["label"] for m in G.successors(study_node)
-                        if G.nodes[m]["kind"] == "mechanism")
-    return {"study_id": study_node.split(":", 1)[1], "relation": data["relation"], "via": via,
-            **{k: study.get(k) for k in ("label", *STUDY_ATTRIBUTES)},
-            "mechanisms": mechanisms, "quote": data.get("quote") or study.get("evidence_quote")}
+    mechanisms = sorted(G.nodes[m]["label"] for m in G.succ[study_node] if kinds[m] == "mechanism")
+    return (study_node.split(":", 1)[1], *(study.get(k) for k in ("label", *STUDY_ATTRIBUTES)),
+            mechanisms, study.get("evidence_quote"))
 
 
 def counter_claims(G, claim_id: str) -> list[str]:
     """Claims joined to this one by a ``contradicts`` link, in either direction."""
     node = claim_node(G, claim_id)
-    edges = [*G.in_edges(node, data=True), *G.out_edges(node, data=True)]
-    others = {v if u == node else u for u, v, d in edges if d["relation"] == "contradicts"}
+    others = {other for adjacency in (G.pred[node], G.succ[node])
+              for other, keyed in adjacency.items()
+              if any(d["relation"] == "contradicts" for d in keyed.values())}
     return sorted(o.split(":", 1)[1] for o in others if G.nodes[o]["kind"] == "claim")
+
+
+def _all_counter_claims(G) -> dict[str, list[str]]:
+    """:func:`counter_claims` of every claim, from one pass over the links between claims."""
+    nodes = G.nodes
+    found: dict[str, set] = {node: set() for node, kind in nodes(data="kind") if kind == "claim"}
+    for node in found:
+        for other, keyed in G.succ[node].items():
+            if nodes[other]["kind"] == "claim" and any(
+                    d["relation"] == "contradicts" for d in keyed.values()):
+                found[node].add(other)
+                found[other].add(node)
+    return {node.split(":", 1)[1]: sorted(o.split(":", 1)[1] for o in others)
+            for node, others in found.items()}
 
 
 def balance(evidence: pd.DataFrame) -> dict[str, int]:
@@ -306,11 +338,16 @@ def _short(text, width: int) -> str:
 def claim_report(store_or_graph, claim_id: str) -> ClaimReport:
     """The evidence on a claim, its balance, contest and certainty with reasons."""
     G = as_graph(store_or_graph)
-    claim = {"id": claim_id, **{k: v for k, v in G.nodes[claim_node(G, claim_id)].items()
-                                if k not in ("kind", "label")}}
+    claim = _claim(G, claim_id)
     evidence = claim_evidence(G, claim_id)
     return ClaimReport(claim_id, claim, evidence, balance(evidence), counter_claims(G, claim_id),
                        contest_reasons(G, claim_id, evidence), claim_certainty(claim, evidence))
+
+
+def _claim(G, claim_id: str) -> dict:
+    """The claim's record as the graph holds it, with its id."""
+    attrs = G.nodes[claim_node(G, claim_id)]
+    return {"id": claim_id, **{k: v for k, v in attrs.items() if k not in ("kind", "label")}}
 
 
 # -- contest, reach, weakness --------------------------------------------------------------
@@ -319,16 +356,20 @@ def contest_reasons(G, claim_id: str, evidence: pd.DataFrame | None = None) -> l
     """Why a claim is contested, computed from its links (empty when it is not)."""
     evidence = claim_evidence(G, claim_id) if evidence is None else evidence
     direct = evidence[evidence["via"].isna()]
-    reasons = []
     n_for = direct.loc[direct["relation"] == "supports", "study_id"].nunique()
     n_against = direct.loc[direct["relation"] == "contradicts", "study_id"].nunique()
+    return _reasons(n_for, n_against, counter_claims(G, claim_id), _double_supporters(evidence))
+
+
+def _reasons(n_for: int, n_against: int, counters: list, doubles: list) -> list[str]:
+    """The contest rules, given the distinct direct supporters and contradictors, the
+    counter-claims and the (study, counter-claim) pairs of double supporters."""
+    reasons = []
     if n_for and n_against:
         reasons.append(f"{n_for} stud{'y supports' if n_for == 1 else 'ies support'} it and "
                        f"{n_against} contradict{'s' if n_against == 1 else ''} it")
-    for other in counter_claims(G, claim_id):
-        reasons.append(f"claim '{other}' contradicts it")
-    reasons += [f"study '{s}' supports both it and claim '{other}'"
-                for s, other in _double_supporters(evidence)]
+    reasons += [f"claim '{other}' contradicts it" for other in counters]
+    reasons += [f"study '{s}' supports both it and claim '{other}'" for s, other in doubles]
     return reasons
 
 
@@ -346,14 +387,10 @@ def claim_ids(G) -> list[str]:
 def contested_claims(store_or_graph) -> pd.DataFrame:
     """Claims with evidence on both sides or a contradicting claim, with the reasons."""
     G = as_graph(store_or_graph)
-    rows = []
-    for claim_id in claim_ids(G):
-        evidence = claim_evidence(G, claim_id)
-        reasons = contest_reasons(G, claim_id, evidence)
-        if reasons:
-            rows.append({"id": claim_id, "text": G.nodes[f"claim:{claim_id}"].get("text"),
-                         **balance(evidence), "counter_claims": ", ".join(counter_claims(G, claim_id)),
-                         "reasons": "; ".join(reasons)})
+    summary = _summaries(_walk(G))
+    rows = [{"id": claim_id, "text": G.nodes[f"claim:{claim_id}"].get("text"), **s["balance"],
+             "counter_claims": ", ".join(s["counter_claims"]), "reasons": "; ".join(s["reasons"])}
+            for claim_id, s in summary.items() if s["reasons"]]
     return pd.DataFrame(rows, columns=["id", "text", "n_supports", "n_contradicts", "n_qualifies",
                                        "counter_claims", "reasons"])
 
@@ -392,27 +429,122 @@ def _reach(G, node: str) -> dict:
 def weak_claims(store_or_graph) -> pd.DataFrame:
     """Claims whose support rests on a single study, or only on model evidence."""
     G = as_graph(store_or_graph)
+    walk = _walk(G)
+    supporters: dict[str, dict] = {}  # claim -> {study id: evidence kind}, first row first
+    for claim_id, (study, relation, via, _) in zip(walk.claims, walk.links, strict=True):
+        if relation == "supports" and via is None:
+            supporters.setdefault(claim_id, {}).setdefault(
+                study.split(":", 1)[1], G.nodes[study].get("evidence_kind"))
     rows = []
-    for claim_id in claim_ids(G):
-        support = claim_evidence(G, claim_id).query("relation == 'supports' and via.isna()")
-        reason = _weakness(support.drop_duplicates("study_id"))
+    for claim_id in walk.ids:
+        support = supporters.get(claim_id, {})
+        reason = _weakness(list(support), list(support.values()))
         if reason:
             rows.append({"id": claim_id, "text": G.nodes[f"claim:{claim_id}"].get("text"),
-                         "n_supports": support["study_id"].nunique(),
-                         "evidence_kinds": ", ".join(sorted(set(support["evidence_kind"].dropna()))),
+                         "n_supports": len(support),
+                         "evidence_kinds": ", ".join(sorted({k for k in support.values() if _present(k)})),
                          "reason": reason})
     return pd.DataFrame(rows, columns=["id", "text", "n_supports", "evidence_kinds", "reason"])
 
 
-def _weakness(support: pd.DataFrame) -> str | None:
-    kinds = support["evidence_kind"]
-    if support.empty:
+def _weakness(studies: list[str], kinds: list) -> str | None:
+    """Why the distinct supporting ``studies`` (with their evidence ``kinds``) are weak."""
+    if not studies:
         return None
-    if kinds.notna().all() and (kinds == "model").all():
-        return f"only model evidence ({len(support)} stud{'y' if len(support) == 1 else 'ies'})"
-    if len(support) == 1:
-        return f"a single supporting study ({support['study_id'].iloc[0]})"
+    if all(_present(k) and k == "model" for k in kinds):
+        return f"only model evidence ({len(studies)} stud{'y' if len(studies) == 1 else 'ies'})"
+    if len(studies) == 1:
+        return f"a single supporting study ({studies[0]})"
     return None
+
+
+# -- all claims at once --------------------------------------------------------------------
+#
+# The whole-graph questions ask what claim_report asks of one claim, for every claim. They
+# walk each claim's links once (the rows of claim_evidence, without building a frame per
+# claim) and count the contest rules on that walk; the study columns are looked up only
+# where they are read (grading). tests/test_graph.py holds them equal to claim_report.
+
+class _Walk(NamedTuple):
+    """The rows of :func:`claim_evidence` of ``ids``, claim after claim: ``claims[i]`` is the
+    claim of ``links[i]`` = (study node, relation, via, link quote); ``counters`` maps each
+    id to its :func:`counter_claims`."""
+
+    ids: list[str]
+    counters: dict[str, list[str]]
+    claims: list[str]
+    links: list[tuple]
+
+
+def _walk(G, ids: list[str] | None = None) -> _Walk:
+    """Walk the evidence links of ``ids`` (None: every claim, counter-claims in one pass)."""
+    if ids is None:
+        ids, counters = claim_ids(G), _all_counter_claims(G)
+    else:
+        counters = {claim_id: counter_claims(G, claim_id) for claim_id in ids}
+    kinds = dict(G.nodes(data="kind"))  # one copy: cheaper than a view lookup per edge
+    claims, links = [], []
+    for claim_id in ids:
+        found = _evidence_links(G, claim_id, counters[claim_id], kinds)
+        claims += [claim_id] * len(found)
+        links += found
+    return _Walk(ids, counters, claims, links)
+
+
+def _summaries(walk: _Walk) -> dict[str, dict]:
+    """Per claim: its ``balance``, ``counter_claims`` and contest ``reasons``, as
+    :func:`balance` and :func:`contest_reasons` give them for one claim."""
+    studies = {claim_id: {r: set() for r in EVIDENCE_RELATIONS} for claim_id in walk.ids}
+    direct = {claim_id: {r: set() for r in EVIDENCE_RELATIONS} for claim_id in walk.ids}
+    doubles: dict[str, list] = {claim_id: [] for claim_id in walk.ids}
+    # a claim's direct rows come before its rows via counter-claims, so the direct
+    # supporters are all known when the first row via a counter-claim is read
+    for claim_id, (study, relation, via, _) in zip(walk.claims, walk.links, strict=True):
+        study_id = study.split(":", 1)[1]
+        studies[claim_id][relation].add(study_id)
+        if via is None:
+            direct[claim_id][relation].add(study_id)
+        elif study_id in direct[claim_id]["supports"]:
+            doubles[claim_id].append((study_id, via))
+    return {claim_id: {
+        "balance": {f"n_{r}": len(studies[claim_id][r]) for r in EVIDENCE_RELATIONS},
+        "counter_claims": walk.counters[claim_id],
+        "reasons": _reasons(len(direct[claim_id]["supports"]), len(direct[claim_id]["contradicts"]),
+                            walk.counters[claim_id], doubles[claim_id])}
+        for claim_id in walk.ids}
+
+
+def _table(G, walk: _Walk) -> pd.DataFrame:
+    """The walk as one frame: a ``claim_id`` column, then :data:`EVIDENCE_COLUMNS`. Each
+    study's cells are made once, and the frame is built column by column."""
+    kinds = dict(G.nodes(data="kind"))
+    position: dict[str, int] = {}  # study node -> its row in `cells`
+    cells = []
+    for study, *_ in walk.links:
+        if study not in position:
+            position[study] = len(cells)
+            cells.append(_study_cells(G, study, kinds))
+    study_columns = ["study_id", "label", *STUDY_ATTRIBUTES, "mechanisms", "own_quote"]
+    rows = [position[study] for study, *_ in walk.links]
+    studies = pd.DataFrame(cells, columns=study_columns).take(rows).reset_index(drop=True)
+    table = studies.assign(
+        claim_id=walk.claims, relation=[link[1] for link in walk.links],
+        via=[link[2] for link in walk.links],
+        # a fresh list per row: a caller editing one row's mechanisms must not edit another's
+        mechanisms=[list(m) for m in studies["mechanisms"]],
+        quote=[link[3] or own for link, own in zip(walk.links, studies["own_quote"], strict=True)])
+    return table[["claim_id", *EVIDENCE_COLUMNS]]
+
+
+def evidence_table(store_or_graph, ids=None) -> pd.DataFrame:
+    """:func:`claim_evidence` of many claims (default all) as one frame with a ``claim_id``
+    column first: the same rows with the same values in the same order, claim after claim
+    (a column's dtype can differ from one claim's frame, e.g. float where one claim's
+    studies all give integers)."""
+    G = as_graph(store_or_graph)
+    if ids is not None:
+        ids = [claim_node(G, i).split(":", 1)[1] for i in ids]
+    return _table(G, _walk(G, ids))
 
 
 # -- what a new record changes -------------------------------------------------------------
@@ -423,11 +555,21 @@ STATE_COLUMNS = ("n_supports", "n_contradicts", "n_qualifies", "certainty", "con
 def claim_states(store_or_graph, ids=None) -> pd.DataFrame:
     """Balance, certainty grade and contest of claims (default all), indexed by claim id."""
     G = as_graph(store_or_graph)
+    if ids is not None:
+        ids = list(dict.fromkeys(i for i in ids if f"claim:{i}" in G))
+    walk = _walk(G, ids)
+    summary = _summaries(walk)
+    # grading stays one claim at a time: it is evidence.certainty's rule, given the rows
+    # claim_report gives it (the claim's slice of the table, without the claim_id column)
+    slices = {claim_id: rows.drop(columns="claim_id").reset_index(drop=True)
+              for claim_id, rows in _table(G, walk).groupby("claim_id", sort=False)}
     rows = {}
-    for claim_id in claim_ids(G) if ids is None else [i for i in ids if f"claim:{i}" in G]:
-        report = claim_report(G, claim_id)
-        rows[claim_id] = {**report.balance, "certainty": report.grade,
-                          "contested": bool(report.contested), "leaning": report.leaning}
+    for claim_id in walk.ids:
+        evidence = slices.get(claim_id)
+        certainty = None if evidence is None else claim_certainty(_claim(G, claim_id), evidence)
+        rows[claim_id] = {**summary[claim_id]["balance"],
+                          "certainty": certainty.grade if certainty else "no evidence",
+                          "contested": bool(summary[claim_id]["reasons"]), "leaning": leaning(certainty)}
     return pd.DataFrame.from_dict(rows, orient="index", columns=[*STATE_COLUMNS, "leaning"])
 
 
