@@ -713,7 +713,7 @@ def pool_multilevel(yi, vi, cluster, method="REML", test="z", alpha=0.05):
 
 
 def pool_nested(yi, vi, source, site, *, method="REML", test="z", alpha=0.05):
-    """Pool effects within sites within sources with a four-level random-effects model.
+    """Pool effects within sites within sources: sampling error plus three variance components.
 
     Parameters
     ----------
