@@ -12,11 +12,17 @@ Usage (from the repository root)::
   bench_evidence.py); 0 skips it.
 * ``add_and_report`` (what ``soc-kb add`` runs: add, then the claims moved) against the
   ``add_records`` it wraps, on a copy of the shipped base, 1 and 2,000 new studies.
-* ``build_graph`` on a synthetic store of 10^4 studies, 10^3 claims and 3 x 10^4 links
-  (the store is an in-memory stand-in returning DataFrames, so only the graph build is
-  timed), plus GraphML and node-link JSON export and ``contested_claims``.
+* The claim graph on synthetic stores of 100, 1,000 and 10,000 claims (``--claims``), with
+  10 studies and about 30 study links per claim and a counter-claim for one claim in ten
+  (the store is an in-memory stand-in returning DataFrames, so only the graph is timed):
+  ``build_graph``, ``contested_claims``, ``weak_claims``, ``top_studies`` and
+  ``claim_states`` (to ``--states-max`` claims: grading costs ~10 ms a claim), each against
+  the same function of ``kb/claims/graph.py`` at commit ``REFERENCE`` (before the
+  all-claims walk), loaded from git in the same run, and their results compared. Then
+  GraphML and node-link JSON export of the 1,000-claim graph.
 
-Medians of ``--repeats`` runs with time.perf_counter. A benchmark, not a test.
+Medians of ``--repeats`` runs with time.perf_counter (one run for the graph questions above
+100 claims). A benchmark, not a test.
 """
 
 import argparse
@@ -25,12 +31,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from evidence.synthesis import synthesize  # noqa: E402
 from kb.claims import graph  # noqa: E402
 
@@ -38,6 +46,10 @@ BIOMES = ["arctic", "boreal", "temperate", "subtropical", "tropical", "mediterra
 MECHANISMS = ["microbial_decomposition", "priming", "mineral_protection", "plant_inputs",
               "permafrost_thaw", "soil_moisture"]
 KINDS = ["experimental", "observational", "model", "synthesis"]
+
+#: kb/claims/graph.py before the all-claims walk: one claim_evidence frame per claim
+REFERENCE = "f790afa978ece26f5c6dfe26b16ff14be254a9e2"
+GRAPH_QUESTIONS = ("contested_claims", "weak_claims", "top_studies", "claim_states")
 
 R_SCRIPT = """
 suppressMessages(library(metafor))
@@ -89,7 +101,7 @@ def metafor_time(frame, timeout=600):
 class SyntheticStore:
     """Just the reads build_graph makes, over synthetic frames."""
 
-    def __init__(self, n_studies, n_claims, n_links, seed=7):
+    def __init__(self, n_studies, n_claims, n_links, n_counter=0, seed=7):
         rng = np.random.default_rng(seed)
         ids = [f"st{i}" for i in range(n_studies)]
         self._sources = pd.DataFrame({"key": ids, "first_author": "Doe", "year": 2000 + rng.integers(0, 25, n_studies),
@@ -105,7 +117,12 @@ class SyntheticStore:
         study_links = pd.DataFrame({"id": range(n_links), "claim_id": rng.choice(self._claims["id"], n_links),
                                     "study_id": rng.choice(ids, n_links), "other_claim_id": None,
                                     "relation": rng.choice(["supports", "supports", "contradicts", "qualifies"], n_links)})
-        self._links = study_links.drop_duplicates(["claim_id", "study_id", "relation"])
+        claim_links = pd.DataFrame({"id": range(n_links, n_links + n_counter), "study_id": None,
+                                    "claim_id": rng.choice(self._claims["id"], n_counter),
+                                    "other_claim_id": rng.choice(self._claims["id"], n_counter),
+                                    "relation": "contradicts"})
+        links = pd.concat([study_links, claim_links], ignore_index=True)
+        self._links = links.drop_duplicates(["claim_id", "study_id", "other_claim_id", "relation"])
 
     def sources(self):
         return self._sources
@@ -128,31 +145,93 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--metafor-k", type=int, default=10_000)
+    parser.add_argument("--claims", type=int, nargs="+", default=[100, 1_000, 10_000])
+    parser.add_argument("--states-max", type=int, default=1_000,
+                        help="largest graph to time claim_states on (grading ~10 ms a claim)")
+    parser.add_argument("--skip-synthesize", action="store_true", help="time only the claim graph")
     args = parser.parse_args()
     print("| task | size | groups | evidence (median) | metafor |\n|---|---:|---:|---:|---:|")
     frame = effects(100_000)
-    for by in (["biome"], ["biome", "mechanism"], ["warming_bin"]):
+    for by in [] if args.skip_synthesize else (["biome"], ["biome", "mechanism"], ["warming_bin"]):
         table = synthesize(frame, by)
         t = median_time(lambda b=by: synthesize(frame, b), args.repeats)
         print(f"| synthesize by {' x '.join(by)} | 100,000 effects | {len(table)} | {t:.2f} s | |")
-    if args.metafor_k:
+    if args.metafor_k and not args.skip_synthesize:
         small = effects(args.metafor_k)
         t = median_time(lambda: synthesize(small, ["biome"]), args.repeats)
         r = metafor_time(small)
         shown = "not run" if r is None else f"{r:.2f} s (rma per group only); evidence/metafor = {t / r:.2f}"
         print(f"| synthesize by biome | {args.metafor_k:,} effects | 8 | {t:.2f} s | {shown} |")
-    store = SyntheticStore(10_000, 1_000, 30_000)
+    old = reference_graph()
+    bench_graph(old, args.claims, args.states_max, args.repeats)
+    store = SyntheticStore(10_000, 1_000, 30_000, 100)
     G = graph.build_graph(store)
-    t = median_time(lambda: graph.build_graph(store), args.repeats)
-    print(f"| build_graph | 10,000 studies, {len(store.links()):,} links | | {t:.2f} s "
-          f"({G.number_of_nodes():,} nodes, {G.number_of_edges():,} edges) | |")
     with tempfile.TemporaryDirectory() as tmp:
         for name, fn in (("write_graphml", graph.write_graphml), ("write_node_link", graph.write_node_link)):
             t = median_time(lambda f=fn: f(G, Path(tmp) / "g"), args.repeats)
-            print(f"| {name} | same graph | | {t:.2f} s | |")
-    t = median_time(lambda: graph.contested_claims(G), 1)
-    print(f"| contested_claims | 1,000 claims | | {t:.2f} s | |")
-    bench_add(args.repeats)
+            print(f"| {name} | 1,000 claims ({G.number_of_edges():,} edges) | | {t:.2f} s | |")
+    print("\n| task | size | | with claim report (median) | plain |\n|---|---|---|---:|---|")
+    bench_add(args.repeats, old)
+
+
+def reference_graph():
+    """kb/claims/graph.py at REFERENCE as a module (None without git or the commit)."""
+    try:
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{REFERENCE}:kb/claims/graph.py"],
+                                capture_output=True, text=True, check=True).stdout
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        print(f"reference graph module not loaded ({type(exc).__name__})", file=sys.stderr)
+        return None
+    module = types.ModuleType("kb.claims._graph_reference")
+    module.__package__ = "kb.claims"  # its relative imports resolve against today's kb
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    exec(compile(source, f"{REFERENCE[:7]}:kb/claims/graph.py", "exec"), module.__dict__)
+    return module
+
+
+def timed(fn, runs):
+    """(median seconds, result of the last run)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def same_frame(a, b):
+    try:
+        pd.testing.assert_frame_equal(a, b)
+    except AssertionError:
+        return "no"
+    return "yes"
+
+
+def bench_graph(old, sizes, states_max, repeats):
+    """The whole-graph questions now and at REFERENCE (``old``), same graph, same run."""
+    warm = graph.build_graph(SyntheticStore(50, 5, 150))  # grading imports scipy.stats once
+    for module in (graph, old or graph):
+        module.claim_states(warm)
+    print("\n| question | claims | studies, links | reference (median) | now (median) | "
+          "reference / now | same result |\n|---|---:|---|---:|---:|---:|---|")
+    for n in sizes:
+        store = SyntheticStore(10 * n, n, 30 * n, n // 10)
+        runs = repeats if n <= 100 else 1
+        size = f"{10 * n:,}, {len(store.links()):,}"
+        t, G = timed(lambda s=store: graph.build_graph(s), runs)
+        print(f"| build_graph (unchanged) | {n:,} | {size} | | {t:.2f} s | | |")
+        for name in GRAPH_QUESTIONS:
+            if name == "claim_states" and n > states_max:
+                continue
+            question = getattr(graph, name)
+            now, result = timed(lambda f=question, g=G: f(g), runs)
+            if old is None:
+                print(f"| {name} | {n:,} | {size} | not run | {now:.3f} s | | |")
+                continue
+            reference = getattr(old, name)
+            before, expected = timed(lambda f=reference, g=G: f(g), runs)
+            print(f"| {name} | {n:,} | {size} | {before:.3f} s | {now:.3f} s | "
+                  f"{before / now:.1f} | {same_frame(expected, result)} |")
 
 
 def new_studies(n, tag):
@@ -166,17 +245,22 @@ def new_studies(n, tag):
                              "relation": "contradicts"} for k in keys]}
 
 
-def bench_add(repeats):
+def bench_add(repeats, old=None):
     """`soc-kb add` now reports the claims it moves (kb.claims.graph.add_and_report): its cost
-    against the plain add_records it wraps, on a copy of the shipped base, same run."""
+    against the plain add_records it wraps, and against add_and_report at REFERENCE when
+    ``old`` is given, on a copy of the shipped base, same run."""
     from kb import KnowledgeBase
 
+    adders = {"add_records": lambda kb, records: kb.add_records(records),
+              "add_and_report": graph.add_and_report}
+    if old is not None:
+        adders["reference"] = old.add_and_report
     with tempfile.TemporaryDirectory() as tmp:
         seeded = Path(tmp) / "seed.db"
         KnowledgeBase(seeded).close()
         for n in (1, 2000):
             times = {}
-            for name in ("add_records", "add_and_report"):
+            for name, add in adders.items():
                 runs = []
                 for r in range(repeats):
                     path = Path(tmp) / f"{name}{n}{r}.db"
@@ -184,14 +268,15 @@ def bench_add(repeats):
                     with KnowledgeBase(path) as kb:
                         records = new_studies(n, r)
                         start = time.perf_counter()
-                        kb.add_records(records) if name == "add_records" else graph.add_and_report(kb, records)
+                        add(kb, records)
                         runs.append(time.perf_counter() - start)
                 times[name] = statistics.median(runs)
             what = f"{n:,} stud{'y' if n == 1 else 'ies'}"
+            reference = (f"; add_and_report at {REFERENCE[:7]} {times['reference']:.2f} s"
+                         if "reference" in times else "")
             print(f"| add {what} linked to a claim, shipped base | {what} | | "
                   f"{times['add_and_report']:.2f} s with claim report | {times['add_records']:.2f} s plain; "
-                  f"ratio {times['add_and_report'] / times['add_records']:.1f} |")
-
+                  f"ratio {times['add_and_report'] / times['add_records']:.1f}{reference} |")
 
 if __name__ == "__main__":
     main()
