@@ -1,6 +1,6 @@
 """The database schema and its migrations: the one place that creates or changes tables.
 
-Tables follow ``DESIGN.md``: vocabulary tables (with synonyms), ``sources``, ``studies``,
+Tables (see docs/knowledge-base.md): vocabulary tables (with synonyms), ``sources``, ``studies``,
 ``study_mechanisms``, ``effects``, ``claims``, ``claim_links`` and the ``changes`` audit.
 Foreign keys point every vocabulary field at its table, so SQLite refuses an unknown
 value even when a write bypasses the Python layer.
