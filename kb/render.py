@@ -32,7 +32,7 @@ def render_table(frame: pd.DataFrame, fmt: str, columns: list[str] | None = None
         return json.dumps(records(frame), ensure_ascii=False, indent=1, allow_nan=False) + "\n"
     if frame.empty and fmt in ("table", "markdown"):
         return "(no matching records)\n"
-    shown = _rounded(frame, rounding, pvalues)
+    shown = _visible(_rounded(frame, rounding, pvalues))
     if fmt == "latex":
         return shown.to_latex(index=False, na_rep="", float_format="%g")
     if fmt == "html":
@@ -82,3 +82,16 @@ def _short(value, width: int = CELL_WIDTH):
     if isinstance(value, str) and len(value) > width:
         return value[:width - 1] + "…"
     return value
+
+
+# control characters (but tab and newline) as visible escapes, so a terminal never obeys
+# one that reached a record before soc-kb refused them
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0, 9), *range(11, 32), 127, *range(128, 160)]}
+
+
+def _visible(frame: pd.DataFrame) -> pd.DataFrame:
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if not text:
+        return frame
+    return frame.assign(**{c: frame[c].map(lambda v: v.translate(_CONTROLS) if isinstance(v, str) else v)
+                           for c in text})
