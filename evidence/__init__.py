@@ -43,6 +43,8 @@ _EXPORTS = {
     "evidence_map": "synthesis",
     "warming_bins": "synthesis",
     "variance_notes": "synthesis",
+    "fit_group": "synthesis",
+    "GroupFit": "synthesis",
     "grade_certainty": "certainty",
     "Certainty": "certainty",
 }

@@ -1,8 +1,11 @@
-"""GRADE-like certainty of a body of evidence, computed only from the evidence rows given.
+"""GRADE for this field: the certainty of a body of evidence, computed only from the rows given.
 
 One row per piece of evidence (a study's link to a claim, or an effect size); the grade
-starts from the kind of evidence and is rated down for inconsistency, imprecision,
-indirectness and publication bias, each with a written reason.
+starts from the kind of evidence and is rated down for risk of bias, inconsistency,
+indirectness, imprecision and publication bias, each with a written reason. Some
+reasons also cap the grade (one site, fewer than 3 effects, direction votes only: at
+most Low) whatever the start. The rubric is tabulated in ``docs/synthesis.md`` and tested
+case by case in ``tests/test_certainty_rubric.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import EvidenceError
+from .errors import ConvergenceError, EvidenceError
 
 GRADES = ("Very low", "Low", "Moderate", "High")  # index + 1 = level
+LOW = 2
 
 #: evidence kind -> starting level (4 High ... 1 Very low)
 START_LEVELS = {"experimental": 4, "synthesis": 3, "observational": 2, "model": 2, "expert": 1}
@@ -23,35 +27,52 @@ START_LEVELS = {"experimental": 4, "synthesis": 3, "observational": 2, "model": 
 SIGNS = {"increase": 1, "supports": 1, "decrease": -1, "contradicts": -1,
          "no_change": 0, "mixed": 0, "qualifies": 0, "not_reported": 0}
 
-FEW_STUDIES = 3        # fewer signed studies than this: imprecise
+# risk of bias
+RISK_SERIOUS = 0.5     # share of the weight (or of the studies) with a concern at or above: -1;
+#                        the same share on effects with two or more concerns: -2
+ASSUMED_WORD = "assum"  # a variance_note containing it ("assumed", "assumption") marks an assumed vi
+# inconsistency
 I2_SERIOUS = 50.0      # I^2 (%) at or above this: inconsistent
 MINORITY_SERIOUS = 1 / 3  # share of the minority direction: very serious inconsistency
+# imprecision
+FEW_EFFECTS = 3        # fewer pooled effects than this: at most Low
+FEW_SOURCES = 3        # fewer sources than this behind a pooled CI: -1
+FEW_STUDIES = 3        # votes only: fewer signed studies than this: -1
 SIGN_TEST_ALPHA = 0.05  # without effect sizes: a direction needs a sign test below this
-EGGER_MIN_K = 10       # Egger's test only with at least this many effects (Sterne et al. 2011)
+# publication bias
+EGGER_MIN_K = 10       # Egger's test only with at least this many effects or sites (Sterne et al. 2011)
 EGGER_ALPHA = 0.10
+# indirectness
 MAJORITY_OFF_SCOPE = 0.5  # share of studies outside the scope above which: indirect
 SCOPE_FACETS = {"biome": "biome", "ecosystem": "ecosystem", "depth_class": "depth_class",
-                "mechanism": "mechanisms"}
+                "mechanism": "mechanisms", "response": "response"}
 #: a scope value -> other study values that are still direct evidence for it
 SCOPE_MATCHES = {"high_latitude": {"arctic", "boreal"}, "topsoil": {"whole_profile"},
                  "subsoil": {"whole_profile"}}
+DOMAINS = ("start", "risk of bias", "inconsistency", "indirectness", "imprecision",
+           "publication bias")
 
 
 @dataclass(frozen=True)
 class Reason:
-    """One step of the grading: a domain, how many levels it moves the grade, and why."""
+    """One step of the grading: a domain, how many levels it moves the grade, and why.
+
+    ``cap`` is the highest level the domain allows (2 = Low), None when it sets none.
+    """
 
     domain: str
     levels: int
     text: str
+    cap: int | None = None
 
 
 @dataclass(frozen=True)
 class Certainty:
     """Result of :func:`grade_certainty`.
 
-    ``level`` is 1 (Very low) to 4 (High); ``reasons`` lists the start and every domain,
-    including those that did not move the grade (``levels == 0``).
+    ``level`` is 1 (Very low) to 4 (High); ``reasons`` lists the start and every domain
+    (:data:`DOMAINS` order), including those that did not move the grade (``levels == 0``
+    and no ``cap``).
     """
 
     grade: str
@@ -62,18 +83,36 @@ class Certainty:
     n_against: int
     reasons: tuple[Reason, ...]
 
+    @property
+    def cap(self):
+        """The lowest cap any domain sets (4 = none)."""
+        return min([r.cap for r in self.reasons if r.cap], default=len(GRADES))
+
     def to_frame(self):
-        """One row per reason: domain, levels (negative = rated down) and text."""
-        return pd.DataFrame([vars(r) for r in self.reasons], columns=["domain", "levels", "text"])
+        """One row per reason: domain, levels (negative = rated down), cap and text."""
+        return pd.DataFrame([vars(r) for r in self.reasons],
+                            columns=["domain", "levels", "cap", "text"])
+
+    def reasons_line(self):
+        """The start and every domain that rates down or caps, as one line:
+        ``"starts High: …; risk of bias −1: …; imprecision, at most Low: …"``."""
+        steps = [self.reasons[0].text]
+        for r in self.reasons[1:]:
+            if r.levels or r.cap:
+                moves = f" −{-r.levels}" if r.levels else ""
+                capped = f", at most {GRADES[r.cap - 1]}" if r.cap else ""
+                steps.append(f"{r.domain}{moves}{capped}: {r.text}")
+        if len(steps) == 1:
+            steps.append("no domain rates down")
+        return "; ".join(steps)
 
     def explain(self):
         """The grade and its reasons as one short paragraph."""
-        steps = "; ".join(r.text for r in self.reasons if r.levels or r.domain == "start")
-        return f"{self.grade} certainty ({steps})."
+        return f"{self.grade} certainty ({self.reasons_line()})."
 
 
 def grade_certainty(evidence, scope=None, pooled=None):
-    """Grade the certainty of a body of evidence, GRADE-like.
+    """Grade the certainty of a body of evidence: GRADE, with rules for this field.
 
     Parameters
     ----------
@@ -81,16 +120,20 @@ def grade_certainty(evidence, scope=None, pooled=None):
         One row per piece of evidence. Columns used: ``evidence_kind`` (experimental,
         observational, synthesis, model, expert; missing = unclassified), ``direction``
         (increase / decrease / no_change / mixed / not_reported, or a claim relation
-        supports / contradicts / qualifies), ``study_id`` (rows of one study count once;
-        default: each row is a study), optional ``yi`` and ``vi`` (effect sizes) and the
-        scope facets ``biome``, ``ecosystem``, ``depth_class`` and ``mechanisms`` (a list).
+        supports / contradicts / qualifies), ``study_id`` (a site; rows of one study count
+        once; default: each row is a study), optional ``source_key`` (the paper), ``yi``
+        and ``vi`` (effect sizes), ``variance_note``, ``quality_flag`` and the scope
+        facets ``biome``, ``ecosystem``, ``depth_class``, ``response`` and ``mechanisms``
+        (a list).
     scope : dict, optional
-        What the claim is about, e.g. ``{"biome": "boreal", "depth_class": "subsoil"}``;
-        keys among biome, ecosystem, depth_class, mechanism. Missing or None: no
-        indirectness rating.
-    pooled : PoolResult, optional
-        The pooled effect of the rows' effect sizes, if already computed; else they are
-        pooled here (REML, or Paule-Mandel when REML does not converge).
+        What the question is about, e.g. ``{"biome": "boreal", "depth_class": "subsoil"}``;
+        keys among biome, ecosystem, depth_class, mechanism, response. Missing or None:
+        no indirectness rating.
+    pooled : GroupFit or PoolResult, optional
+        The pooled effect of the rows' effect sizes, if already computed
+        (:func:`evidence.synthesis.fit_group`; a :class:`~evidence.PoolResult` is read as
+        the independent model); else the rows with effect sizes are fitted here with the
+        multilevel model (sites = ``study_id``, sources = ``source_key``), REML.
 
     Returns
     -------
@@ -103,29 +146,44 @@ def grade_certainty(evidence, scope=None, pooled=None):
 
     Notes
     -----
-    Levels: 4 High, 3 Moderate, 2 Low, 1 Very low; never below 1. A study takes a side
-    when its signed rows all agree (rows without a sign, e.g. qualifies or no_change, do
-    not count); a study found on both sides counts for neither, as it votes ``mixed`` in
-    :func:`evidence.synthesis.synthesize`.
+    Levels: 4 High, 3 Moderate, 2 Low, 1 Very low. The grade is the start plus the
+    levels of every domain, never below 1 and never above the lowest cap. A study takes
+    a side when its signed rows all agree (rows without a sign, e.g. qualifies or
+    no_change, do not count); a study found on both sides counts for neither, as it votes
+    ``mixed`` in :func:`evidence.synthesis.synthesize`. "Weight" below is each pooled
+    effect's share of the fitted model's weight (GLS weights V⁻¹1); without effect
+    sizes, shares are of the studies taking a side (all studies when none does).
 
-    * Start: the best kind of evidence among studies that take a side (for or against;
-      all studies when none does): experimental 4, synthesis (meta-analyses, reviews)
-      3, observational 2, model 2, expert opinion and unclassified 1. As in GRADE, where
-      non-randomised evidence starts Low, models and observations cannot start higher.
-    * Inconsistency (at most 2 levels): studies on both sides rate down 1, or 2 when the
-      minority side holds at least a third of the signed studies; I^2 >= 50 % among the
-      effect sizes rates down 1.
-    * Imprecision (at most 2): no study taking a side rates down 2; fewer than 3
-      studies that take a side rates down 1; a
-      pooled confidence interval that includes 0 rates down 1; without effect sizes, a
-      two-sided sign test of the studies for against those against with p >= 0.05 rates
-      down 1 (so direction-only evidence needs 6 concordant studies to escape it).
+    * Start: the best kind of evidence among studies that take a side: experimental 4,
+      synthesis (meta-analyses, reviews) 3, observational 2, model 2, expert opinion and
+      unclassified 1. As in GRADE, where non-randomised evidence starts Low, models and
+      observations cannot start higher.
+    * Risk of bias (at most 2): a pooled effect has a concern for each of: its
+      ``variance_note`` says the variance is assumed (:func:`assumed_variance`); its
+      ``quality_flag`` is set and does not start with ``part of `` (a confounded contrast
+      or a source's quality flag); its ``evidence_kind`` is model. Effects with a concern
+      carrying at least half the weight rate down 1; effects with two or more concerns
+      carrying at least half, 2.
+    * Inconsistency (at most 2): studies on both sides rate down 1, or 2 when the
+      minority side holds at least a third of the signed studies. With at least 2 sites:
+      I² >= 50 % among the effects, or a prediction interval that crosses 0 while the CI
+      does not, rates down 1 (not on top of the directions).
     * Indirectness (at most 2): for each scope facet, when more than half of the studies
       are outside it (a different value, or none recorded), rate down 1. A study matches
       when its value equals the scope, or is arctic or boreal for a high_latitude scope,
       or is whole_profile (which samples both) for a topsoil or subsoil scope.
-    * Publication bias (1): Egger's regression test with p < 0.10, tested only with at
-      least 10 effect sizes.
+    * Imprecision (at most 2, and caps): one site, fewer than 3 pooled effects, a pooled
+      result without a CI (robust SE with one source), or no effect size at all (direction
+      votes only) cap the grade at Low. With effect sizes: a CI that includes 0 rates
+      down 1; fewer than 3 sources behind a multi-site CI rates down 1; effects of one site
+      pooled as independent (model "independent", more effects than sites) rate down 1,
+      as that CI is too narrow. With votes only: fewer than 3 studies taking a side rates
+      down 1, a two-sided sign test with p >= 0.05 rates down 1, no study taking a side
+      rates down 2.
+    * Publication bias (1): Egger's regression test with p < 0.10. On the effects when
+      each site has one effect, tested with at least 10 effects; when effects are nested
+      in sites, on site means (one inverse-variance mean per site, variance 1 / sum w) with
+      at least 10 sites, so that one site's many effects do not make a funnel.
 
     No rating up (large effects, dose-response) is attempted.
 
@@ -137,14 +195,57 @@ def grade_certainty(evidence, scope=None, pooled=None):
     """
     studies = _per_study(_checked(evidence))
     start, start_reason = _start(studies)
-    result = _pooled(evidence, pooled)
-    reasons = [start_reason, _inconsistency(studies, result),
-               _imprecision(studies, result), _indirectness(studies, scope),
+    fit = _fit(evidence, pooled)
+    reasons = [start_reason, _risk_of_bias(evidence, studies, fit), _inconsistency(studies, fit),
+               _indirectness(studies, scope), _imprecision(studies, fit),
                _publication_bias(evidence)]
-    level = max(1, start + sum(r.levels for r in reasons[1:]))
+    cap = min([r.cap for r in reasons if r.cap], default=len(GRADES))
+    level = max(1, min(cap, start + sum(r.levels for r in reasons[1:])))
     n_for, n_against = int((studies["sign"] > 0).sum()), int((studies["sign"] < 0).sum())
     return Certainty(GRADES[level - 1], level, GRADES[start - 1], len(studies), n_for,
                      n_against, tuple(reasons))
+
+
+def assumed_variance(rows):
+    """True for rows with a usable variance whose ``variance_note`` says it is assumed.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.Series of bool
+        Aligned with ``rows``: the note contains "assum" (as in "assumed", "assumption",
+        the importers' word for a variance that is not data) and, when ``rows`` has a
+        ``vi`` column, ``vi`` is finite and > 0 (a row without a variance cannot rest on
+        an assumed one, whatever its note says). All False without a ``variance_note``
+        column.
+    """
+    if "variance_note" not in rows:
+        return pd.Series(False, index=rows.index)
+    notes = rows["variance_note"]
+    said = notes.notna() & notes.astype(str).str.lower().str.contains(ASSUMED_WORD, regex=False)
+    if "vi" in rows:
+        vi = pd.to_numeric(rows["vi"], errors="coerce")
+        said &= np.isfinite(vi) & (vi > 0)
+    return said
+
+
+def concerns(rows):
+    """Risk-of-bias concerns per row: a DataFrame of three bool columns.
+
+    ``assumed variance`` (:func:`assumed_variance`), ``flagged contrast`` (a
+    ``quality_flag`` not starting with ``part of ``) and ``model output``
+    (``evidence_kind`` model).
+    """
+    flags = rows["quality_flag"] if "quality_flag" in rows else pd.Series(None, index=rows.index)
+    text = flags.astype(str)
+    flagged = flags.notna() & (text.str.strip() != "") & ~text.str.startswith("part of ")
+    kinds = rows["evidence_kind"] if "evidence_kind" in rows else pd.Series(None, index=rows.index)
+    return pd.DataFrame({"assumed variance": assumed_variance(rows).to_numpy(bool),
+                         "flagged contrast": flagged.to_numpy(bool),
+                         "model output": (kinds == "model").to_numpy(bool)}, index=rows.index)
 
 
 def _checked(evidence):
@@ -200,39 +301,157 @@ def _start(studies):
     return start, Reason("start", start, text)
 
 
-def _inconsistency(studies, result):
+# ---------------------------------------------------------------- the pooled fit
+
+
+def _fit(evidence, pooled):
+    """The group's fit as a GroupFit: given, converted from a PoolResult, or fitted here."""
+    from .pooling import PoolResult
+    from .synthesis import _poolable
+
+    if pooled is None:
+        return _own_fit(evidence) if _poolable(evidence).any() else None
+    if isinstance(pooled, PoolResult):
+        return _from_pool(evidence, pooled)
+    return pooled
+
+
+def _own_fit(evidence):
+    from .synthesis import fit_group
+
+    try:
+        return fit_group(evidence, "multilevel")
+    except ConvergenceError:  # REML can fail where the independent Paule-Mandel root exists
+        fit = fit_group(evidence, "independent", method="PM")
+        return _replace(fit, notes=(*fit.notes, "the multilevel fit did not converge"))
+
+
+def _from_pool(evidence, result):
+    from .synthesis import GroupFit, _poolable, _units
+
+    rows = evidence[_poolable(evidence)]
+    units = _units(rows) if len(rows) else None
+    n_sites, n_sources = (units.n_sites, units.n_sources) if units else (result.k, result.k)
+    weights = result.weights / result.weights.sum() if len(result.weights) == len(rows) else None
+    return GroupFit("independent", result.k, n_sites, n_sources, result.estimate, result.se,
+                    result.ci_low, result.ci_high, result.pi_low, result.pi_high, result.tau2,
+                    (np.nan,) * 3, result.i2, result.q_pvalue, np.nan, result.method,
+                    result.test, (), weights, result)
+
+
+def _replace(fit, **changes):
+    from dataclasses import replace
+
+    return replace(fit, **changes)
+
+
+# ---------------------------------------------------------------- domains
+
+
+def _risk_of_bias(evidence, studies, fit):
+    if fit is not None and fit.weights is not None:
+        from .synthesis import _poolable
+
+        flags = concerns(evidence[_poolable(evidence)])
+        shares = {name: float(fit.weights @ flags[name].to_numpy(float)) for name in flags}
+        count = flags.sum(axis=1).to_numpy()
+        any_share, two_share = float(fit.weights @ (count >= 1)), float(fit.weights @ (count >= 2))
+        unit = "of the pooled weight"
+    else:
+        sided = studies[studies["sign"] != 0] if (studies["sign"] != 0).any() else studies
+        flags = concerns(_study_rows(evidence, sided.index))
+        per_study = flags.groupby(_study_column(evidence, sided.index)).any()
+        shares = {name: float(per_study[name].mean()) for name in per_study}
+        count = per_study.sum(axis=1)
+        any_share, two_share = float((count >= 1).mean()), float((count >= 2).mean())
+        unit = "of the studies" + (" taking a side" if (studies["sign"] != 0).any() else "")
+    named = [f"{name} {100 * s:.0f} %" for name, s in shares.items() if s > 0]
+    if not named:
+        return Reason("risk of bias", 0, "no assumed variance, flagged contrast or model output")
+    down = 2 if two_share >= RISK_SERIOUS else 1 if any_share >= RISK_SERIOUS else 0
+    text = ", ".join(named) + f" {unit}"
+    if down == 2:
+        text += f"; {100 * two_share:.0f} % carries two or more of these"
+    elif not down:
+        text += f" (under {100 * RISK_SERIOUS:.0f} %: not serious)"
+    return Reason("risk of bias", -down, text)
+
+
+def _study_column(evidence, ids):
+    column = evidence["study_id"] if "study_id" in evidence else pd.Series(np.arange(len(evidence)),
+                                                                           index=evidence.index)
+    return column[column.isin(ids)]
+
+
+def _study_rows(evidence, ids):
+    return evidence.loc[_study_column(evidence, ids).index]
+
+
+def _inconsistency(studies, fit):
     n_for, n_against = (studies["sign"] > 0).sum(), (studies["sign"] < 0).sum()
     down, notes = 0, []
     if n_for and n_against:
         minority = min(n_for, n_against) / (n_for + n_against)
         down = 2 if minority >= MINORITY_SERIOUS else 1
         notes.append(f"{_studies(n_for)} for and {n_against} against")
-    if result is not None and result.k > 1 and result.i2 >= I2_SERIOUS:
+    spread = fit is not None and fit.k > 1 and fit.n_sites > 1
+    if spread and fit.i2 >= I2_SERIOUS:
         down = max(down, 1)
-        notes.append(f"I² = {result.i2:.0f}% among {result.k} effects")
-    text = "; ".join(notes) or "directions agree" + ("" if result is None else " and I² < 50%")
-    return Reason("inconsistency", -min(down, 2), text)
+        notes.append(f"I² = {fit.i2:.0f} % ({fit.model}) among {fit.k} effects")
+    if spread and _crosses(fit.pi_low, fit.pi_high) and not _crosses(fit.ci_low, fit.ci_high):
+        down = max(down, 1)
+        notes.append(f"the prediction interval [{fit.pi_low:.3g}, {fit.pi_high:.3g}] includes 0")
+    if not notes:
+        notes.append("directions agree" + (" and I² < 50 %" if spread else ""))
+    return Reason("inconsistency", -min(down, 2), "; ".join(notes))
 
 
-def _imprecision(studies, result):
+def _crosses(low, high):
+    return bool(np.isfinite(low) and np.isfinite(high) and low <= 0 <= high)
+
+
+def _imprecision(studies, fit):
+    if fit is None:
+        return _votes_imprecision(studies)
+    caps = []
+    if fit.n_sites == 1:
+        caps.append("one site")
+    if fit.k < FEW_EFFECTS:
+        caps.append(f"k = {fit.k} effect{'s' if fit.k > 1 else ''}")
+    if not np.isfinite(fit.ci_low):
+        caps.append("no CI (robust SE needs ≥ 2 sources)")
+    notes = []
+    if _crosses(fit.ci_low, fit.ci_high):
+        notes.append(f"the pooled CI [{fit.ci_low:.3g}, {fit.ci_high:.3g}] includes 0")
+    if fit.n_sites > 1 and fit.n_sources < FEW_SOURCES and np.isfinite(fit.ci_low):
+        notes.append(f"the CI rests on {fit.n_sources} source{'s' if fit.n_sources > 1 else ''} "
+                     f"(fewer than {FEW_SOURCES})")
+    if fit.model == "independent" and fit.k > fit.n_sites:
+        notes.append(f"the CI treats {fit.k} effects from {fit.n_sites} sites as independent "
+                     "(too narrow)")
+    down = min(len(notes), 2)
+    if not notes and not caps:
+        notes.append(f"{fit.k} effects from {fit.n_sites} sites in {fit.n_sources} sources; "
+                     "the pooled CI excludes 0")
+    return Reason("imprecision", -down, "; ".join(caps + notes), LOW if caps else None)
+
+
+def _votes_imprecision(studies):
     signed = int((studies["sign"] != 0).sum())
     notes = []
     if signed < FEW_STUDIES:
         notes.append(f"only {_studies(signed)} take{'s' if signed == 1 else ''} a side")
-    if result is not None and result.ci_low <= 0 <= result.ci_high:
-        notes.append(f"the pooled CI [{result.ci_low:.3g}, {result.ci_high:.3g}] includes 0")
-    elif result is None and signed:
+    if signed:
         p = _sign_test(studies["sign"])
         if p >= SIGN_TEST_ALPHA:
-            notes.append(f"no effect sizes and the sign test does not establish a direction "
-                         f"(p = {p:.2g})")
+            notes.append(f"the sign test does not establish a direction (p = {p:.2g})")
     down = len(notes)
     if signed == 0:  # nothing points either way: as imprecise as it gets
-        notes, down = ["no study takes a side"] + notes[1:], 2
+        notes, down = ["no study takes a side"], 2
     if not notes:
-        notes.append(f"{_studies(signed)} take a side; " + (
-            "the pooled CI excludes 0" if result is not None else "sign test p < 0.05"))
-    return Reason("imprecision", -min(down, 2), "; ".join(notes))
+        notes.append(f"{_studies(signed)} take a side; sign test p < {SIGN_TEST_ALPHA:g}")
+    return Reason("imprecision", -min(down, 2), "votes only, no effect size; " + "; ".join(notes),
+                  LOW)
 
 
 def _sign_test(signs):
@@ -265,44 +484,32 @@ def _off_scope(studies, column, value):
 
 
 def _publication_bias(evidence):
-    y, v = _effects(evidence)
+    from .synthesis import _poolable, _units
+
+    rows = evidence[_poolable(evidence)]
+    if rows.empty:
+        return Reason("publication bias", 0, "not testable (no effect sizes)")
+    y = pd.to_numeric(rows["yi"]).to_numpy(float)
+    v = pd.to_numeric(rows["vi"]).to_numpy(float)
+    units = _units(rows)
+    if units.n_sites == len(y):
+        what, need = f"{len(y)} effects, one per site", "effects"
+    else:  # one inverse-variance mean per site: a site's many effects are not a funnel
+        w = np.bincount(units.site, weights=1 / v)
+        y, v = np.bincount(units.site, weights=y / v) / w, 1 / w
+        what, need = f"{len(y)} site means (effects nested in sites)", "sites"
     if len(y) < EGGER_MIN_K:
-        return Reason("publication bias", 0, f"not testable ({len(y)} effect sizes; "
-                      f"Egger's test needs {EGGER_MIN_K})")
+        return Reason("publication bias", 0, f"not testable ({what}; Egger's test needs "
+                      f"{EGGER_MIN_K} {need})")
     from .bias import egger_test
 
     try:
         p = egger_test(y, v).pvalue
     except EvidenceError as exc:  # e.g. all variances equal: the test is undefined
-        return Reason("publication bias", 0, f"not testable ({exc})")
+        return Reason("publication bias", 0, f"not testable on {what} ({exc})")
     if p < EGGER_ALPHA:
-        return Reason("publication bias", -1, f"funnel asymmetry (Egger p = {p:.3g})")
-    return Reason("publication bias", 0, f"no funnel asymmetry (Egger p = {p:.3g})")
-
-
-def _effects(evidence):
-    if "yi" not in evidence or "vi" not in evidence:
-        return np.empty(0), np.empty(0)
-    y = pd.to_numeric(evidence["yi"], errors="coerce").to_numpy(float)
-    v = pd.to_numeric(evidence["vi"], errors="coerce").to_numpy(float)
-    ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
-    return y[ok], v[ok]
-
-
-def _pooled(evidence, pooled):
-    """The given pooled result, else a REML pool of the rows' effect sizes (None without)."""
-    if pooled is not None:
-        return pooled
-    y, v = _effects(evidence)
-    if not len(y):
-        return None
-    from .errors import ConvergenceError
-    from .pooling import pool
-
-    try:
-        return pool(y, v)
-    except ConvergenceError:  # REML can fail where the Paule-Mandel root still exists
-        return pool(y, v, method="PM")
+        return Reason("publication bias", -1, f"funnel asymmetry (Egger p = {p:.3g} on {what})")
+    return Reason("publication bias", 0, f"no funnel asymmetry (Egger p = {p:.3g} on {what})")
 
 
 def _studies(n):

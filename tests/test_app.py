@@ -413,7 +413,7 @@ def test_synthesis_table_plots_and_downloads(app_db):
     at = run("synthesis")
     at.selectbox(key="syn_response").select("soc_stock").run()
     table = at.dataframe[0].value
-    assert "boreal" in set(table["biome"]) and {"k", "estimate", "percent_change", "certainty"} <= set(table.columns)
+    assert "boreal" in set(table["biome"]) and {"k_effects", "estimate", "percent_change", "certainty"} <= set(table.columns)
     assert [d.proto.label for d in at.download_button] == ["Download csv", "Download markdown", "Download latex"]
     at.selectbox(key="group").select("boreal").run()
     assert not at.exception

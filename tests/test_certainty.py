@@ -26,14 +26,19 @@ def domain(result, name):
 def test_start_level_follows_the_kind_of_evidence(kind):
     result = grade_certainty(body(kind, ["supports"] * 8))
     assert result.start == GRADES[START_LEVELS[kind] - 1]
-    assert result.level == START_LEVELS[kind]  # 8 concordant studies: nothing rates down
+    # 8 concordant studies, votes only: capped at Low; models also rated down for risk of bias
+    expected = min(START_LEVELS[kind] - (kind == "model"), 2)
+    assert result.level == max(expected, 1)
 
 
 def test_model_only_is_graded_below_several_experiments():
     models = grade_certainty(body("model", ["supports"] * 6))
     experiments = grade_certainty(body("experimental", ["supports"] * 6))
     assert models.level < experiments.level
-    assert experiments.grade == "High"
+    assert experiments.grade == "Low"  # votes only: at most Low
+    with_effects = {"yi": [0.3, 0.32, 0.28, 0.31, 0.29, 0.3], "vi": [0.01] * 6}
+    assert grade_certainty(body("experimental", ["increase"] * 6, **with_effects)).grade == "High"
+    assert grade_certainty(body("model", ["increase"] * 6, **with_effects)).grade == "Very low"
 
 
 def test_start_uses_the_best_kind_among_studies_taking_a_side():
@@ -96,7 +101,7 @@ def test_no_study_taking_a_side_rates_down_twice():
     evidence = body("experimental", ["qualifies", "no_change", "mixed"])
     result = grade_certainty(evidence)
     assert domain(result, "imprecision").levels == -2
-    assert domain(result, "imprecision").text.startswith("no study takes a side")
+    assert domain(result, "imprecision").text == "votes only, no effect size; no study takes a side"
     assert result.grade == "Low"
 
 
@@ -145,10 +150,25 @@ def test_grade_never_falls_below_very_low_and_reasons_are_spelled_out():
     result = grade_certainty(evidence, scope={"biome": "boreal"})
     assert result.grade == "Very low" and result.level == 1
     frame = result.to_frame()
-    assert list(frame["domain"]) == ["start", "inconsistency", "imprecision", "indirectness",
-                                     "publication bias"]
-    assert result.level == max(1, frame["levels"].iloc[0] + frame["levels"].iloc[1:].sum())
-    assert result.explain().startswith("Very low certainty (")
+    assert list(frame["domain"]) == ["start", "risk of bias", "inconsistency", "indirectness",
+                                     "imprecision", "publication bias"]
+    assert list(frame.columns) == ["domain", "levels", "cap", "text"]
+    assert result.level == max(1, min(result.cap, frame["levels"].iloc[0] + frame["levels"].iloc[1:].sum()))
+    assert result.explain().startswith("Very low certainty (starts Very low")
+
+
+def test_reasons_line_names_the_start_and_every_domain_that_moves():
+    result = grade_certainty(body("experimental", ["supports"] * 2, biome="arid"),
+                             scope={"biome": "boreal"})
+    line = result.reasons_line()
+    parts = line.split("; ")
+    assert parts[0] == domain(result, "start").text
+    assert "indirectness −1: 2/2 studies outside biome 'boreal'" in parts
+    assert any(p.startswith("imprecision −2, at most Low: votes only") for p in parts)
+    assert "publication bias" not in line and "\n" not in line  # did not move: not listed
+    clean = grade_certainty(body("experimental", ["increase"] * 6, yi=[0.3, 0.32, 0.28, 0.31, 0.29, 0.3],
+                                 vi=[0.01] * 6))
+    assert clean.reasons_line().endswith("; no domain rates down")
 
 
 def test_pooled_result_given_is_used_instead_of_recomputing():
@@ -157,6 +177,19 @@ def test_pooled_result_given_is_used_instead_of_recomputing():
     wide = pool([0.2, -0.3, 0.25], [0.01, 0.02, 0.015])
     assert domain(grade_certainty(evidence, pooled=wide), "imprecision").levels == -1
     assert domain(grade_certainty(evidence), "imprecision").levels == 0
+
+
+def test_without_a_fit_the_rows_are_fitted_as_nested_in_sites_and_sources():
+    from evidence.synthesis import fit_group
+
+    evidence = body("experimental", ["increase"] * 6, yi=[0.3, 0.1, 0.35, 0.12, 0.28, 0.5],
+                    vi=[0.01, 0.02, 0.015, 0.01, 0.02, 0.01],
+                    source_key=["a", "a", "b", "b", "c", "c"]).assign(study_id=list("ppqqrs"))
+    own = grade_certainty(evidence)
+    given = grade_certainty(evidence, pooled=fit_group(evidence, "multilevel"))
+    assert own == given and own.n_studies == 4  # study_id is the site
+    assert domain(own, "imprecision").text.startswith("6 effects from 4 sites in 3 sources")
+    assert domain(own, "publication bias").text.startswith("not testable (4 site means")
 
 
 @pytest.mark.parametrize("evidence,message", [

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import contradicting_study
 
-from evidence.synthesis import evidence_map, synthesize
+from evidence.synthesis import COLUMNS, evidence_map, synthesize
 from kb import KnowledgeBase
 from kb.claims import graph as g
 from kb.cli import cli
@@ -46,37 +46,81 @@ def test_every_command_has_help():
         assert "Usage" in CliRunner().invoke(cli, [command.name, "--help"]).output
 
 
-@pytest.mark.parametrize("by,response", [("biome", "soil_respiration"),
-                                         ("warming", "soil_respiration"),
-                                         ("ecosystem,warming", "soil_respiration"),
-                                         ("study_type", "soc_stock")])
-def test_synth_csv_equals_synthesize_on_the_same_rows(db, by, response):
-    out = run(db, "synth", "--by", by, "--response", response, "--format", "csv")
+@pytest.mark.parametrize("by,response,model", [("biome", "soil_respiration", "multilevel"),
+                                               ("warming", "soil_respiration", "multilevel"),
+                                               ("ecosystem,warming", "soil_respiration", "robust"),
+                                               ("ecosystem", "soil_respiration", "independent"),
+                                               ("study_type", "soc_stock", "multilevel")])
+def test_synth_csv_equals_synthesize_on_the_same_rows(db, by, response, model):
+    out = run(db, "synth", "--by", by, "--response", response, "--model", model, "--format", "csv")
     shown = pd.read_csv(io.StringIO(out), keep_default_na=False, na_values=[""])
     facets = [{"warming": "warming_bin"}.get(b, b) for b in by.split(",")]
     with KnowledgeBase(db) as kb:
-        expected = synthesize(g.synthesis_rows(kb, response=response), facets)
+        expected = synthesize(g.synthesis_rows(kb, response=response), facets, model=model)
+    assert list(shown.columns) == [*facets, *COLUMNS]
     assert shown[facets].astype(str).values.tolist() == expected[facets].astype(str).values.tolist()
-    for column in ("k", "n_studies", "estimate", "ci_low", "i2", "n_increase", "sign_test_pvalue"):
+    for column in ("k_effects", "n_sites", "n_sources", "n_studies", "estimate", "ci_low", "tau2",
+                   "sigma2_source", "sigma2_site", "sigma2_effect", "i2", "n_assumed_variance",
+                   "n_increase", "sign_test_pvalue"):
         pd.testing.assert_series_equal(shown[column].astype(float), expected[column].astype(float),
                                        check_names=False, rtol=1e-9)
+    for column in ("model", "certainty", "certainty_reasons", "notes"):
+        assert shown[column].fillna("").tolist() == expected[column].fillna("").tolist(), column
 
 
-def test_synth_shows_the_variance_assumptions_under_the_numbers(db):
+def test_synth_states_model_and_variance_assumptions_under_the_numbers(db):
     with KnowledgeBase(db) as kb:
         effects = kb.effects(response="soil_respiration")
     poolable = effects[effects["vi"].astype(float) > 0]
     assert poolable["variance_note"].notna().any()  # the shipped SRDB pairs assume a variance
     for fmt in ("table", "markdown"):
         out = run(db, "synth", "--by", "ecosystem", "--response", "soil_respiration", "--format", fmt)
+        bullet = "- " if fmt == "markdown" else ""
         for note, k in poolable["variance_note"].value_counts().items():
             line = next(x for x in out.splitlines() if x.endswith(note))
-            bullet = "- " if fmt == "markdown" else ""
             assert line.startswith(f"{bullet}Note: {k} effects pooled with an assumed variance")
+        assert (f"{bullet}Model: multilevel, REML, z test, 95 % CI — per group rma.mv(yi, vi, "
+                "random = ~ 1 | source/site/effect)") in out
+        assert f"{bullet}A 'single site' row is that site's own estimate" in out
     result = CliRunner().invoke(cli, ["--db", str(db), "synth", "--by", "ecosystem",
-                                         "--response", "soil_respiration", "--format", "csv"])
-    assert "Note" not in result.stdout and poolable["variance_note"].iloc[0] in result.stderr
-    assert pd.read_csv(io.StringIO(result.stdout))["k"].sum() == len(poolable)
+                                      "--response", "soil_respiration", "--format", "csv"])
+    assert "Note" not in result.stdout and "Model" not in result.stdout
+    assert poolable["variance_note"].iloc[0] in result.stderr and "Model: multilevel" in result.stderr
+    assert pd.read_csv(io.StringIO(result.stdout))["k_effects"].sum() == len(poolable)
+
+
+def test_synth_variance_from_data_is_not_called_assumed(db):
+    out = run(db, "synth", "--by", "ecosystem", "--response", "soil_respiration_rate")
+    assert "pooled, variance from data — " in out and "assumed variance —" not in out
+
+
+@pytest.mark.parametrize("model,method,first_line", [
+    ("multilevel", "ML", "Model: multilevel, ML, z test"),
+    ("independent", "DL", "Model: independent, DL, z test"),
+    ("robust", "REML", "Model: robust, REML, t test"),
+])
+def test_synth_model_option_is_stated_under_the_table(db, model, method, first_line):
+    out = run(db, "synth", "--by", "ecosystem", "--response", "soil_respiration",
+              "--model", model, "--method", method)
+    lines = out.splitlines()
+    assert any(line.startswith(first_line) for line in lines)
+    # the independent model says how much dependence it ignores, in numbers
+    with KnowledgeBase(db) as kb:
+        table = synthesize(g.synthesis_rows(kb, response="soil_respiration"), "ecosystem",
+                           method=method, model=model)
+    shared = table[table["k_effects"] > table["n_sites"]]
+    ignored = (f"Dependence ignored: in {len(shared)} group(s) {shared['k_effects'].sum()} effects "
+               f"come from {shared['n_sites'].sum()} sites")
+    assert (ignored in out) == (model == "independent")
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "markdown", "latex", "html", "json"])
+def test_synth_every_format_carries_the_new_columns(db, fmt):
+    out = run(db, "synth", "--by", "biome", "--response", "soil_respiration", "--format", fmt)
+    header = out if fmt != "json" else " ".join(json.loads(out)[0])
+    for column in ("model", "k_effects", "n_sites", "n_sources", "sigma2_source",
+                   "n_assumed_variance", "certainty_reasons", "notes"):
+        assert column.replace("_", "\\_") in header or column in header, (fmt, column)
 
 
 def test_synth_filters_narrow_the_rows(db):
@@ -85,7 +129,7 @@ def test_synth_filters_narrow_the_rows(db):
     with KnowledgeBase(db) as kb:
         rows = g.synthesis_rows(kb, response="soil_respiration", biome="temperate")
     assert (rows["biome"] == "temperate").all()
-    assert sum(r["k"] for r in json.loads(out)) == (rows["yi"].notna() & rows["vi"].notna()).sum()
+    assert sum(r["k_effects"] for r in json.loads(out)) == (rows["yi"].notna() & rows["vi"].notna()).sum()
 
 
 @pytest.mark.parametrize("fmt,marker", [("markdown", "|:"), ("latex", "\\begin{tabular}"),
@@ -126,6 +170,13 @@ def test_synth_map_without_response_counts_every_study(db):
     (["--by", "site"], "--by"), (["--by", "biome,ecosystem,mechanism"], "--by"),
     (["--by", "biome", "--map"], "--map needs two facets"),
     (["--by", "biome", "--response", "maoc", "--biome", "tropical"], "no effects"),
+    (["--by", "biome", "--response", "soil_respiration", "--method", "DL"],
+     "use method='REML' or 'ML', or model='independent' for DL"),
+    (["--by", "biome", "--response", "soil_respiration", "--model", "robust", "--test", "z"],
+     "leave test unset"),
+    (["--by", "biome", "--response", "soil_respiration", "--model", "independent", "--test", "t"],
+     "model='independent' takes test 'z' or 'knha'"),
+    (["--by", "biome", "--model", "bayes"], "--model"),
 ])
 def test_synth_errors_are_one_line(db, args, message):
     out = run(db, "synth", *args, ok=False)

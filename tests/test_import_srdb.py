@@ -117,7 +117,7 @@ def test_a_synthesis_can_leave_out_the_confounded_contrasts(seeded_kb):
     assert 0 < len(effects) - len(clean) == flags.str.contains("confounded").sum()
     assert clean.other_factors.isna().sum() == (effects.other_factors.isna()).sum()
     table = evidence.synthesize(clean, by="ecosystem", response="soil_respiration")
-    assert table.k.sum() == clean[(clean.response == "soil_respiration") & clean.vi.notna()].shape[0]
+    assert table.k_effects.sum() == clean[(clean.response == "soil_respiration") & clean.vi.notna()].shape[0]
 
 
 def test_effects_without_a_variance_say_why_and_still_vote(seeded_kb):
@@ -126,7 +126,7 @@ def test_effects_without_a_variance_say_why_and_still_vote(seeded_kb):
     assert len(no_vi) and no_vi.variance_note.str.startswith("no vi: ").all()
     table = evidence.synthesize(effects, by="response")
     rh = table[table.response == "heterotrophic_respiration"].iloc[0]
-    assert rh.k == 0 and rh.n_increase + rh.n_decrease > 0  # Rh has no error column: votes only
+    assert rh.k_effects == 0 and rh.n_increase + rh.n_decrease > 0  # Rh has no error column: votes only
 
 
 @cache

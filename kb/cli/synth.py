@@ -10,7 +10,7 @@ import click
 import pandas as pd
 
 from evidence import METHODS, EvidenceError
-from evidence.synthesis import evidence_map, synthesize, variance_notes
+from evidence.synthesis import MODELS, SINGLE_SITE, evidence_map, synthesize, variance_notes
 
 from ..claims import graph
 from ..errors import KBError
@@ -25,7 +25,19 @@ FACETS = {"biome": "biome", "ecosystem": "ecosystem", "mechanism": "mechanism",
           "evidence_kind": "evidence_kind"}
 TABLE_FORMATS = ["table", "csv", "markdown", "latex", "html", "json"]
 ROUNDING = {"estimate": 4, "ci_low": 4, "ci_high": 4, "pi_low": 4, "pi_high": 4, "tau2": 4,
+            "sigma2_source": 4, "sigma2_site": 4, "sigma2_effect": 4,
             "percent_change": 1, "percent_change_low": 1, "percent_change_high": 1, "i2": 1}
+MODEL_HELP = {
+    "multilevel": "per group rma.mv(yi, vi, random = ~ 1 | source/site/effect): effects nested "
+                  "in sites (study records) nested in sources (papers, SRDB studies); tau2 = "
+                  "sigma2_source + sigma2_site + sigma2_effect; i2 = tau2 / (tau2 + typical "
+                  "sampling variance) (Cheung 2014)",
+    "independent": "per group rma(yi, vi): every effect counted as independent, also effects "
+                   "of one site",
+    "robust": "per group rma(yi, vi) as working model, SE cluster-robust by source (CR2, "
+              "clubSandwich) with a t test on Satterthwaite df (in notes); a group with one "
+              "source gets no estimate",
+}
 
 
 def _facets(by: str) -> list[str]:
@@ -42,9 +54,16 @@ def _facets(by: str) -> list[str]:
 @click.option("--by", default="biome", show_default=True,
               help="One or two facets, comma-separated: biome, ecosystem, mechanism, "
                    "depth_class, warming (bins <1, 1–2, 2–4, ≥4 °C), study_type, evidence_kind.")
+@click.option("--model", type=click.Choice(MODELS), default="multilevel", show_default=True,
+              help="multilevel: effects nested in sites nested in sources (rma.mv); "
+                   "independent: every effect as independent (rma); robust: rma with a CR2 "
+                   "cluster-robust SE by source.")
 @click.option("--method", type=click.Choice(METHODS), default="REML", show_default=True,
-              help="tau² estimator (FE: fixed effect).")
-@click.option("--test", type=click.Choice(["z", "knha"]), default="z", show_default=True)
+              help="Variance-component estimator: REML or ML for multilevel; any for "
+                   "independent and robust (FE: fixed effect).")
+@click.option("--test", type=click.Choice(["z", "t", "knha"]),
+              help="z (default) or t for multilevel; z (default) or knha for independent; "
+                   "robust always uses t on Satterthwaite df.")
 @click.option("--map", "as_map", is_flag=True,
               help="Show the evidence map instead: studies per pair of the two --by facets "
                    "(all matching studies; with --response, those bearing on it).")
@@ -52,11 +71,14 @@ def _facets(by: str) -> list[str]:
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.pass_context
 @fail_cleanly
-def synth(ctx, by, method, test, as_map, fmt, output, **filters):
+def synth(ctx, by, model, method, test, as_map, fmt, output, **filters):
     """Synthesis table: pooled effect, heterogeneity, votes and certainty per group.
 
     --response chooses the response (default soc_stock); studies without an effect on it
-    but with a stated direction count in the vote columns.
+    but with a stated direction count in the vote columns. Every row says what stands
+    behind its number (k_effects, n_sites, n_sources) and why its certainty is what it is
+    (certainty_reasons); the model, estimator and variance assumptions are stated under
+    the table (on stderr for csv and json).
     """
     facets = _facets(by)
     filters = parsed_filters(filters)
@@ -72,21 +94,23 @@ def synth(ctx, by, method, test, as_map, fmt, output, **filters):
     if as_map:
         emit(_format(_map(rows, facets, vocabularies), fmt), output)
         return
-    text = _format(_synthesis(rows, facets, method, test), fmt)
-    notes = _notes_lines(variance_notes(rows, facets))
-    if notes and fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
+    table = _synthesis(rows, facets, model, method, test)
+    text = _format(table, fmt)
+    notes = _model_lines(table, model, method, test) + _notes_lines(variance_notes(rows, facets))
+    if fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
         click.echo("\n".join(notes), err=True)
     elif notes:
         text += _notes_block(notes, fmt)
     emit(text, output)
 
 
-def _synthesis(rows: pd.DataFrame, facets: list[str], method: str, test: str) -> pd.DataFrame:
+def _synthesis(rows: pd.DataFrame, facets: list[str], model: str, method: str,
+               test: str | None) -> pd.DataFrame:
     if rows.empty:
         raise KBError("no effects or direction-only studies match; widen the filters or "
                       "choose another --response")
     try:
-        return synthesize(rows, facets, method=method, test=test)
+        return synthesize(rows, facets, method=method, test=test, model=model)
     except EvidenceError as exc:
         raise KBError(str(exc)) from None
 
@@ -100,29 +124,48 @@ def _map(rows: pd.DataFrame, facets: list[str], vocabularies: dict) -> pd.DataFr
     return table.reset_index()
 
 
+def _model_lines(table: pd.DataFrame, model: str, method: str, test: str | None) -> list[str]:
+    """The model, estimator and dependence handling behind the numbers, as note lines."""
+    test = test or ("t" if model == "robust" else "z")
+    lines = [f"Model: {model}, {method}, {test} test, 95 % CI — {MODEL_HELP[model]}."]
+    pooled = table[table["k_effects"] > table["n_sites"]]
+    if model == "independent" and len(pooled):
+        lines.append(f"Dependence ignored: in {len(pooled)} group(s) {int(pooled['k_effects'].sum())} "
+                     f"effects come from {int(pooled['n_sites'].sum())} sites and are pooled as if "
+                     "independent, so their CIs are too narrow; --model multilevel accounts for it.")
+    if (table["model"] == SINGLE_SITE).any():
+        lines.append("A 'single site' row is that site's own estimate (its effects pooled within "
+                     "the site), not a pooled multi-site result; its certainty is at most Low.")
+    lines.append("Certainty: GRADE for this field (docs/synthesis.md); certainty_reasons says "
+                 "why, notes what each row rests on.")
+    return lines
+
+
 def _notes_lines(notes: pd.DataFrame) -> list[str]:
     """Variance assumptions under the numbers: one line per note, with its groups."""
-    facets = [c for c in notes.columns if c not in ("variance_note", "pooled", "k")]
+    facets = [c for c in notes.columns if c not in ("variance_note", "pooled", "k", "assumed")]
     lines = []
-    for (pooled, note), rows in notes.groupby(["pooled", "variance_note"], sort=False):
+    for (pooled, assumed, note), rows in notes.groupby(["pooled", "assumed", "variance_note"],
+                                                        sort=False):
         groups = ", ".join(f"{' · '.join(str(r[f]) for f in facets)} {r['k']}"
                            for r in rows.to_dict(orient="records"))
         k = int(rows["k"].sum())
         what = f"{k} effect{'s' if k > 1 else ''} " + (
-            "pooled with an assumed variance" if pooled else "not pooled, votes only")
-        lines.append(f"{what} — {groups}: {note}")
+            "pooled with an assumed variance" if assumed else "pooled, variance from data"
+            if pooled else "not pooled, votes only")
+        lines.append(f"Note: {what} — {groups}: {note}")
     return lines
 
 
 def _notes_block(lines: list[str], fmt: str) -> str:
     if fmt == "latex":
-        return "".join(f"% Note: {line}\n" for line in lines)
+        return "".join(f"% {line}\n" for line in lines)
     if fmt == "html":
         from html import escape
 
-        return "".join(f"<p>Note: {escape(line)}</p>\n" for line in lines)
+        return "".join(f"<p>{escape(line)}</p>\n" for line in lines)
     bullet = "- " if fmt == "markdown" else ""  # a list, so Markdown keeps one note per line
-    return "\n" + "".join(f"{bullet}Note: {line}\n" for line in lines)
+    return "\n" + "".join(f"{bullet}{line}\n" for line in lines)
 
 
 def _format(frame: pd.DataFrame, fmt: str) -> str:
