@@ -493,7 +493,7 @@ def _direction(ev, act, newton):
     return g / np.where(diag > 0, diag, 1.0), False
 
 
-def fit_sigma2(data):
+def fit_sigma2(data, evaluate=None, start=None):
     """Maximise the (restricted) log-likelihood over the free variance components >= 0.
 
     Projected Newton-Raphson with the exact Hessian (a Fisher-scoring step first, and
@@ -504,19 +504,25 @@ def fit_sigma2(data):
     and one last step with the Hessian of the point before (a chord step, its error
     about POLISH^2 times the Hessian's change, POLISH) ends the iterations.
 
+    ``evaluate(data, sigma2, order, work)`` returns the log-likelihood with, for order 1
+    and 2, its gradient and (order 2) Hessian and expected information; the default is
+    the intercept-only model's :func:`_evaluate` (:mod:`evidence.moderators` passes its
+    meta-regression one). ``start`` overrides the start values of :func:`_start`.
+
     Returns
     -------
     sigma2 : ndarray of shape (3,)
     ev : _Eval
-        The log-likelihood and GLS estimate at ``sigma2``.
+        The log-likelihood and GLS estimate at ``sigma2`` (what ``evaluate`` returns).
     """
+    evaluate = _evaluate if evaluate is None else evaluate
     free = np.array(data.free)
-    sigma2 = _start(data)
+    sigma2 = _start(data) if start is None else np.where(free, start, 0.0)
     if not free.any():
-        return sigma2, _evaluate(data, sigma2, order=0)
+        return sigma2, evaluate(data, sigma2, order=0)
     floor = FLOOR * data.scale
     work = np.empty((4, len(data.y)))
-    ev = _evaluate(data, sigma2, work=work)
+    ev = evaluate(data, sigma2, work=work)
     for it in range(MAXITER):
         act = _active(free, sigma2, ev)
         if not act.any():
@@ -527,14 +533,14 @@ def fit_sigma2(data):
             new = _moved(sigma2, act, lam * step)
             change = np.max(np.abs(new - sigma2) / np.maximum(new, floor))
             last = newton and lam == 1.0 and change <= POLISH
-            trial = _evaluate(data, new, order=1 if last else 2, work=work)
+            trial = evaluate(data, new, order=1 if last else 2, work=work)
             if trial.loglik >= ev.loglik - 1e-13 * abs(ev.loglik):
                 break
             lam /= 2
             if lam < 1e-12:  # no step uphill: at the maximum to rounding
                 return sigma2, ev
         if last:
-            return _chord(data, new, trial, ev, free)
+            return _chord(data, new, trial, ev, free, evaluate)
         sigma2, ev = new, trial
         if change <= POLISH**4:  # a step this small: nothing left to gain
             return sigma2, ev
@@ -556,7 +562,7 @@ def _moved(sigma2, act, step):
     return new
 
 
-def _chord(data, sigma2, ev, before, free):
+def _chord(data, sigma2, ev, before, free, evaluate=_evaluate):
     """The last step: the gradient at ``sigma2`` with the Hessian of the point ``before``;
     kept if the likelihood does not fall."""
     ev.hess, ev.fisher = before.hess, before.fisher
@@ -565,7 +571,7 @@ def _chord(data, sigma2, ev, before, free):
         step, newton = _direction(ev, act, True)
         if newton:
             new = _moved(sigma2, act, step)
-            final = _evaluate(data, new, order=0)
+            final = evaluate(data, new, order=0)
             if final.loglik >= ev.loglik - 1e-13 * abs(ev.loglik):
                 return new, final
     return sigma2, ev
