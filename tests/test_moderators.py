@@ -156,7 +156,8 @@ def _dense(yi, vi, X, source, site, sigma2, reml):
 @pytest.mark.parametrize("method", ["REML", "ML"])
 def test_woodbury_likelihood_gradient_and_hessian_equal_the_dense_ones(seed, method):
     yi, vi, X, source, n, site = _random_design(seed)
-    data = _reg_data(X, yi, vi, source, n, site, (True, True, True), method == "REML")
+    data = _reg_data(np.ascontiguousarray(X.T), yi, vi, source, n, site, (True, True, True),
+                     method == "REML")
     sigma2 = np.random.default_rng(100 + seed).uniform(0.0, 0.06, 3)
     ev = _evaluate_reg(data, sigma2)
     ll, grad, hess, fisher = _dense(yi, vi, X, source, site, sigma2, method == "REML")
