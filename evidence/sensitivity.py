@@ -433,7 +433,9 @@ def synthesis_sensitivity(rows, by, scenarios, *, response=None, **synthesize_op
     A scenario row's ``changes`` are those of :data:`CONCLUSIONS` that differ from the
     base row:
 
-    * ``sign``: both estimates are finite and nonzero, with opposite signs.
+    * ``sign``: both estimates are finite and nonzero, with opposite signs, and at least one
+      of the two CIs excludes 0 (a flip between two intervals that both include 0 leaves
+      the conclusion "no clear effect" as it was).
     * ``significance``: both CIs are finite, and one excludes 0 while the other does not.
     * ``certainty``: both grades are given, and they differ.
 
@@ -599,9 +601,11 @@ def _conclusion_changes(base, now):
     """Which of :data:`CONCLUSIONS` differ between two summaries (see the Notes above)."""
     changes = []
     b, s = base["estimate"], now["estimate"]
-    if np.isfinite(b) and np.isfinite(s) and np.sign(b) * np.sign(s) < 0:
-        changes.append("sign")
     was, is_now = _excludes_zero(base), _excludes_zero(now)
+    # a flip between two intervals that both include 0 changes no conclusion ("no clear
+    # effect" either way); a flip out of or into a clear direction does
+    if np.isfinite(b) and np.isfinite(s) and np.sign(b) * np.sign(s) < 0 and (was or is_now):
+        changes.append("sign")
     if was is not None and is_now is not None and was != is_now:
         changes.append("significance")
     if base["certainty"] and now["certainty"] and base["certainty"] != now["certainty"]:

@@ -272,3 +272,22 @@ def test_empty_rows_and_empty_response_are_refused_in_one_line():
         with pytest.raises(EvidenceError, match="no effects to synthesize") as info:
             synthesis_sensitivity(frame, "g", {"loso": leave_one_site_out()}, response=response)
         assert "\n" not in str(info.value)
+
+
+def _summary(estimate, low, high, certainty="Low"):
+    return {"estimate": estimate, "ci_low": low, "ci_high": high, "certainty": certainty}
+
+
+@pytest.mark.parametrize("base,now,expected", [
+    # both intervals include 0: a flip of the point estimate is no change of conclusion
+    (_summary(0.02, -0.07, 0.10), _summary(-0.02, -0.10, 0.05), []),
+    # out of a clear increase into a clear decrease: sign and nothing else
+    (_summary(0.20, 0.10, 0.30), _summary(-0.20, -0.30, -0.10), ["sign"]),
+    # a clear increase that turns into "no clear effect" of the other sign
+    (_summary(0.20, 0.10, 0.30), _summary(-0.02, -0.10, 0.05), ["sign", "significance"]),
+    (_summary(0.20, 0.10, 0.30), _summary(0.05, -0.10, 0.20, "Very low"), ["significance", "certainty"]),
+])
+def test_which_changes_count_as_a_change_of_conclusion(base, now, expected):
+    from evidence.sensitivity import _conclusion_changes
+
+    assert _conclusion_changes(base, now) == expected
