@@ -232,20 +232,32 @@ def assumed_variance(rows):
     return said
 
 
+CONCERNS = ("assumed variance", "flagged contrast", "model output")
+
+
 def concerns(rows):
-    """Risk-of-bias concerns per row: a DataFrame of three bool columns.
+    """Risk-of-bias concerns per row: a DataFrame of three bool columns (:data:`CONCERNS`).
 
     ``assumed variance`` (:func:`assumed_variance`), ``flagged contrast`` (a
     ``quality_flag`` not starting with ``part of ``) and ``model output``
     (``evidence_kind`` model).
     """
-    flags = rows["quality_flag"] if "quality_flag" in rows else pd.Series(None, index=rows.index)
-    text = flags.astype(str)
-    flagged = flags.notna() & (text.str.strip() != "") & ~text.str.startswith("part of ")
-    kinds = rows["evidence_kind"] if "evidence_kind" in rows else pd.Series(None, index=rows.index)
-    return pd.DataFrame({"assumed variance": assumed_variance(rows).to_numpy(bool),
-                         "flagged contrast": flagged.to_numpy(bool),
-                         "model output": (kinds == "model").to_numpy(bool)}, index=rows.index)
+    return pd.DataFrame(_concern_matrix(rows), columns=list(CONCERNS), index=rows.index)
+
+
+def _concern_matrix(rows):
+    """:func:`concerns` as a (k, 3) bool array (numpy only where a column is absent)."""
+    out = np.zeros((len(rows), len(CONCERNS)), dtype=bool)
+    if "variance_note" in rows:
+        out[:, 0] = assumed_variance(rows).to_numpy(bool)
+    if "quality_flag" in rows:
+        flags = rows["quality_flag"]
+        text = flags.astype(str)
+        out[:, 1] = (flags.notna() & (text.str.strip() != "")
+                     & ~text.str.startswith("part of ")).to_numpy(bool)
+    if "evidence_kind" in rows:
+        out[:, 2] = rows["evidence_kind"].to_numpy(object) == "model"
+    return out
 
 
 def _checked(evidence):
@@ -310,7 +322,8 @@ def _fit(evidence, pooled):
     from .synthesis import _poolable
 
     if pooled is None:
-        return _own_fit(evidence) if _poolable(evidence).any() else None
+        has_effects = "yi" in evidence and "vi" in evidence and _poolable(evidence).any()
+        return _own_fit(evidence) if has_effects else None
     if isinstance(pooled, PoolResult):
         return _from_pool(evidence, pooled)
     return pooled
@@ -352,20 +365,20 @@ def _risk_of_bias(evidence, studies, fit):
     if fit is not None and fit.weights is not None:
         from .synthesis import _poolable
 
-        flags = concerns(evidence[_poolable(evidence)])
-        shares = {name: float(fit.weights @ flags[name].to_numpy(float)) for name in flags}
-        count = flags.sum(axis=1).to_numpy()
-        any_share, two_share = float(fit.weights @ (count >= 1)), float(fit.weights @ (count >= 2))
-        unit = "of the pooled weight"
-    else:
-        sided = studies[studies["sign"] != 0] if (studies["sign"] != 0).any() else studies
-        flags = concerns(_study_rows(evidence, sided.index))
-        per_study = flags.groupby(_study_column(evidence, sided.index)).any()
-        shares = {name: float(per_study[name].mean()) for name in per_study}
-        count = per_study.sum(axis=1)
-        any_share, two_share = float((count >= 1).mean()), float((count >= 2).mean())
-        unit = "of the studies" + (" taking a side" if (studies["sign"] != 0).any() else "")
-    named = [f"{name} {100 * s:.0f} %" for name, s in shares.items() if s > 0]
+        flags = _concern_matrix(evidence[_poolable(evidence)])
+        weights, unit = fit.weights, "of the pooled weight"
+    else:  # shares of the studies taking a side (all studies when none does)
+        flags = _per_study_concerns(evidence, len(studies))
+        sided = studies["sign"].to_numpy() != 0
+        if sided.any():
+            flags = flags[sided]
+        weights = np.full(len(flags), 1 / len(flags))
+        unit = "of the studies" + (" taking a side" if sided.any() else "")
+    shares = weights @ flags
+    count = flags.sum(axis=1)
+    any_share, two_share = float(weights @ (count >= 1)), float(weights @ (count >= 2))
+    named = [f"{name} {100 * share:.0f} %" for name, share in zip(CONCERNS, shares, strict=True)
+             if share > 0]
     if not named:
         return Reason("risk of bias", 0, "no assumed variance, flagged contrast or model output")
     down = 2 if two_share >= RISK_SERIOUS else 1 if any_share >= RISK_SERIOUS else 0
@@ -377,14 +390,15 @@ def _risk_of_bias(evidence, studies, fit):
     return Reason("risk of bias", -down, text)
 
 
-def _study_column(evidence, ids):
-    column = evidence["study_id"] if "study_id" in evidence else pd.Series(np.arange(len(evidence)),
-                                                                           index=evidence.index)
-    return column[column.isin(ids)]
-
-
-def _study_rows(evidence, ids):
-    return evidence.loc[_study_column(evidence, ids).index]
+def _per_study_concerns(evidence, n_studies):
+    """(n_studies, 3): whether any row of each study has each concern, in the study order
+    of :func:`_per_study` (first appearance)."""
+    ids = evidence["study_id"] if "study_id" in evidence else np.arange(len(evidence))
+    codes = pd.factorize(ids, use_na_sentinel=True)[0]
+    rows = _concern_matrix(evidence)
+    keep = codes >= 0  # a row without a study_id is in no study (groupby drops it too)
+    return np.column_stack([np.bincount(codes[keep], weights=rows[keep, j], minlength=n_studies) > 0
+                            for j in range(len(CONCERNS))])
 
 
 def _inconsistency(studies, fit):
@@ -486,6 +500,8 @@ def _off_scope(studies, column, value):
 def _publication_bias(evidence):
     from .synthesis import _poolable, _units
 
+    if "yi" not in evidence or "vi" not in evidence:
+        return Reason("publication bias", 0, "not testable (no effect sizes)")
     rows = evidence[_poolable(evidence)]
     if rows.empty:
         return Reason("publication bias", 0, "not testable (no effect sizes)")
