@@ -783,9 +783,10 @@ def _label_codes(rows, column):
     if column not in rows:
         return np.full(len(rows), -1, dtype=np.intp)
     labels = rows[column]
-    values = labels.astype(object).where(labels.notna() & (labels.astype(str).str.strip() != ""),
-                                         None)
-    return pd.factorize(values, use_na_sentinel=True)[0].astype(np.intp)
+    if labels.dtype == object or isinstance(labels.dtype, pd.StringDtype):
+        blank = (labels.astype("string").str.strip() == "").fillna(False).to_numpy(bool)
+        labels = labels.where(~blank, None)  # numbers cannot be blank: no text for them
+    return pd.factorize(labels, use_na_sentinel=True)[0].astype(np.intp)
 
 
 def _moderator_values(frame, moderator):
