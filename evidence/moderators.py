@@ -114,7 +114,7 @@ class NestedRegressionResult:
         ``rma.mv`` fit: 100 diag(W) / sum(diag(W)), W = V^-1 the inverse of the fitted
         marginal covariance (the bubble sizes of metafor's ``regplot``, which draws them
         with area in proportion to the weight)."""
-        return self._model.weights
+        return self._model.weights.copy()
 
     def to_frame(self):
         """The coefficient table with the term as a column."""
@@ -176,8 +176,8 @@ def _check_some_values(frame, missing):
 
 
 def _model_matrix(frame):
-    """Treatment-coded model matrix (intercept first), its terms and coding, after the
-    checks that every coefficient is identified."""
+    """Treatment-coded model matrix (intercept first), its terms and coding; the coding
+    refuses a single-level factor."""
     frame = frame.reset_index(drop=True).infer_objects()  # object columns of numbers -> float
     coding = tuple(_column_coding(name, frame[name]) for name in frame.columns)
     X = _encode(frame, coding)
@@ -301,8 +301,8 @@ def _gram(A, B):
 
 
 def _sym_gram(A, B):
-    """:func:`_gram` for a symmetric result (A = D B, D diagonal): the upper triangle only,
-    which saves 40 % of the passes over k at five rows."""
+    """:func:`_gram` when the result is symmetric (A = D B with D diagonal, or A = B): the
+    upper triangle only, which saves 40 % of the passes over k at five rows."""
     m = len(A)
     out = np.empty((m, m))
     for r in range(m):

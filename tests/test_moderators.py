@@ -2,6 +2,8 @@
 dense k x k matrices, and moderator_analysis(), the report behind `synth --moderator`."""
 
 import re
+import subprocess
+import sys
 
 import metafor_moderators_golden as gm
 import metafor_multilevel_golden as mv
@@ -526,3 +528,11 @@ def test_nested_and_pool_nested_agree_on_the_null_model():
     res = meta_regression_nested(yi, vi, mods, source, site)
     null = pool_nested(yi, vi, source, site)
     assert res.sigma2_null == null.sigma2
+
+
+@pytest.mark.parametrize("module", ["scipy.stats", "scipy.optimize"])
+def test_import_stays_cheap(module):
+    # the explorer imports this for its bubble plot: no scipy.stats (~1 s) or optimize
+    code = f"import evidence.moderators, sys; print({module!r} in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
