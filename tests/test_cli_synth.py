@@ -19,8 +19,6 @@ from kb.cli.synth import claim, claims, synth
 
 COMMANDS = (synth, claims, claim)
 
-
-
 @pytest.fixture(scope="module")
 def seeded_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "kb.db"
@@ -276,3 +274,58 @@ def test_claims_top_studies_and_exclusive_options(db):
     assert all(reach[r["study_id"]] == r["n_claims"] for r in out)
     assert "choose one" in run(db, "claims", "--top-studies", "3", "--study", "he2022", ok=False)
     assert "positive" in run(db, "claims", "--top-studies", "0", ok=False)
+
+
+# -- --sensitivity and --moderator ----------------------------------------------------------------
+
+
+def test_synth_sensitivity_is_the_sensitivity_table(db):
+    from kb.claims.sensitivity import sensitivity_table
+    from kb.cli.synth import SENSITIVITY_COLUMNS
+
+    out = run(db, "synth", "--by", "ecosystem", "--response", "soil_respiration", "--sensitivity",
+              "--format", "json")
+    shown = pd.DataFrame(json.loads(out))
+    with KnowledgeBase(db) as kb:
+        expected = sensitivity_table(kb, "soil_respiration", ["ecosystem"], model="multilevel",
+                                     method="REML").to_frame()
+    assert list(shown.columns) == ["ecosystem", *SENSITIVITY_COLUMNS]
+    assert len(shown) == len(expected)
+    assert list(shown["scenario"]) == list(expected["scenario"])
+    both = shown["estimate"].notna()
+    # JSON carries full precision; 1e-12 covers float formatting only
+    assert (abs(shown.loc[both, "estimate"] - expected.loc[both, "estimate"].astype(float)) < 1e-12).all()
+    assert list(shown["fragile"]) == list(expected["fragile"])
+
+
+def test_synth_sensitivity_names_the_fragile_groups(db):
+    out = CliRunner().invoke(cli, ["--db", str(db), "synth", "--by", "ecosystem", "--response",
+                                   "soil_respiration", "--sensitivity"])
+    assert out.exit_code == 0 and "Fragile: forest" in out.output and "scenario" in out.output
+
+
+@pytest.mark.parametrize("moderator,model", [("warming_c", "multilevel"), ("biome", "multilevel"),
+                                             ("warming_c", "independent")])
+def test_synth_moderator_is_moderator_analysis(db, moderator, model):
+    from evidence.moderators import moderator_analysis
+
+    out = run(db, "synth", "--response", "soil_respiration", "--moderator", moderator,
+              "--model", model, "--format", "json")
+    shown = json.loads(out)[0]
+    with KnowledgeBase(db) as kb:
+        rows = g.synthesis_rows(kb, response="soil_respiration")
+    expected = moderator_analysis(rows, moderator, model=model, method="REML")
+    assert shown["k_effects"] == expected.k_effects and shown["n_sites"] == expected.n_sites
+    assert abs(shown["qm"] - expected.qm) < 1e-9 * max(1.0, abs(expected.qm))  # same fit, JSON floats
+    if expected.kind == "numeric":
+        assert abs(shown["percent_per_unit"] - expected.percent_per_unit) < 1e-9
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--sensitivity", "--map"], "choose one of"),
+    (["--moderator", "warming_c", "--model", "robust"], "no CR2 for moderators"),
+    (["--moderator", "depth_mid_cm"], "have no value"),
+])
+def test_synth_modes_refuse_in_one_line(db, args, words):
+    out = run(db, "synth", "--response", "soil_respiration", *args, ok=False)
+    assert words in out and len(out.strip().splitlines()) == 1

@@ -24,6 +24,8 @@ FACETS = {"biome": "biome", "ecosystem": "ecosystem", "mechanism": "mechanism",
           "warming_bin": "warming_bin", "study_type": "study_type", "study-type": "study_type",
           "evidence_kind": "evidence_kind"}
 TABLE_FORMATS = ["table", "csv", "markdown", "latex", "html", "json"]
+#: --moderator choices: columns of the synthesis rows (depth_mid_cm: the layer's mid-point)
+MODERATORS = ("warming_c", "duration_years", "depth_mid_cm", "biome", "ecosystem")
 ROUNDING = {"estimate": 4, "ci_low": 4, "ci_high": 4, "pi_low": 4, "pi_high": 4, "tau2": 4,
             "sigma2_source": 4, "sigma2_site": 4, "sigma2_effect": 4,
             "percent_change": 1, "percent_change_low": 1, "percent_change_high": 1, "i2": 1}
@@ -64,6 +66,14 @@ def _facets(by: str) -> list[str]:
 @click.option("--test", type=click.Choice(["z", "t", "knha"]),
               help="z (default) or t for multilevel; z (default) or knha for independent; "
                    "robust always uses t on Satterthwaite df.")
+@click.option("--sensitivity", is_flag=True,
+              help="Instead of the table: each group re-run under alternative assumptions (the "
+                   "SRDB error as an SD with n = 3, 4, 6; confounded and flagged contrasts "
+                   "dropped; leave one site out), and which groups are fragile.")
+@click.option("--moderator", type=click.Choice(MODERATORS),
+              help="Instead of the table: a meta-regression of the selection on this moderator "
+                   "(nesting-aware with --model multilevel), with the slope also as %% change "
+                   "per unit, QM and R².")
 @click.option("--map", "as_map", is_flag=True,
               help="Show the evidence map instead: studies per pair of the two --by facets "
                    "(all matching studies; with --response, those bearing on it).")
@@ -71,7 +81,7 @@ def _facets(by: str) -> list[str]:
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.pass_context
 @fail_cleanly
-def synth(ctx, by, model, method, test, as_map, fmt, output, **filters):
+def synth(ctx, by, model, method, test, sensitivity, moderator, as_map, fmt, output, **filters):
     """Synthesis table: pooled effect, heterogeneity, votes and certainty per group.
 
     --response chooses the response (default soc_stock); studies without an effect on it
@@ -83,6 +93,16 @@ def synth(ctx, by, model, method, test, as_map, fmt, output, **filters):
     facets = _facets(by)
     filters = parsed_filters(filters)
     response = filters.pop("response", None)
+    if sum(map(bool, (sensitivity, moderator, as_map))) > 1:
+        raise KBError("choose one of --sensitivity, --moderator and --map")
+    if sensitivity:
+        emit(_sensitivity(ctx, response or "soc_stock", facets, model, method, test, filters, fmt),
+             output)
+        return
+    if moderator:
+        emit(_moderation(ctx, response or "soc_stock", moderator, model, method, test, filters, fmt),
+             output)
+        return
     with open_kb(ctx) as kb:
         if as_map and response is None:  # where evidence is missing: every study counts
             rows = kb.studies(**filters).rename(columns={"id": "study_id"})
@@ -113,6 +133,67 @@ def _synthesis(rows: pd.DataFrame, facets: list[str], model: str, method: str,
         return synthesize(rows, facets, method=method, test=test, model=model)
     except EvidenceError as exc:
         raise KBError(str(exc)) from None
+
+
+SENSITIVITY_COLUMNS = ["scenario", "dropped", "model", "k_effects", "n_sites", "n_sources",
+                       "estimate", "ci_low", "ci_high", "percent_change", "tau2", "i2",
+                       "certainty", "changes", "fragile"]
+
+
+def _sensitivity(ctx, response, facets, model, method, test, filters, fmt) -> str:
+    """The sensitivity table, and under it which groups are fragile and why."""
+    from ..claims.sensitivity import sensitivity_table
+
+    with open_kb(ctx) as kb:
+        result = sensitivity_table(kb, response, facets, model=model, method=method, test=test,
+                                   **filters)
+        note_missing(kb, filters)
+    table = result.to_frame()
+    text = _format(table[[*facets, *SENSITIVITY_COLUMNS]], fmt)
+    lines = [f"Sensitivity of the {model} synthesis of {response} by {', '.join(facets)}: each "
+             "scenario re-runs the synthesis on changed rows; 'changes' names the conclusions "
+             "(sign, significance, certainty) that differ from the base row."]
+    for row in result.groups.to_dict(orient="records"):
+        if row["fragile"]:
+            group = " · ".join(str(row[f]) for f in facets)
+            lines.append(f"Fragile: {group} — {row['fragile_under']}")
+    return _with_notes(text, lines, fmt)
+
+
+def _moderation(ctx, response, moderator, model, method, test, filters, fmt) -> str:
+    """A meta-regression of the selection on one moderator: a summary row and the terms."""
+    from evidence.moderators import moderator_analysis
+
+    if model == "robust":
+        raise KBError("--moderator fits --model multilevel or independent (no CR2 for moderators yet)")
+    with open_kb(ctx) as kb:
+        rows = graph.synthesis_rows(kb, response=response, **filters)
+        note_missing(kb, filters)
+    options = {"test": test} if test else {}
+    try:
+        result = moderator_analysis(rows, moderator, model=model, method=method, **options)
+    except EvidenceError as exc:
+        raise KBError(str(exc)) from None
+    summary = result.to_frame()
+    if fmt not in ("csv", "json"):  # one wide row reads better as field: value
+        summary = summary.T.reset_index().set_axis(["field", "value"], axis=1)
+    summary = _format(summary, fmt)
+    terms = _format(result.coefficients.rename_axis("term").reset_index(), fmt)
+    lines = [f"Meta-regression of {response} on {moderator} ({model}, {method}): "
+             f"{result.k_effects} effects from {result.n_sites} sites in {result.n_sources} "
+             f"sources; {result.k_missing} effects without a {moderator} value left out."]
+    lines += [f"Note: {note}" for note in result.notes]
+    if fmt in ("csv", "json"):
+        click.echo("\n".join(lines), err=True)
+        return summary if fmt == "json" else summary + "\n" + terms
+    return _with_notes(summary + "\n" + terms, lines, fmt)
+
+
+def _with_notes(text: str, lines: list[str], fmt: str) -> str:
+    if fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
+        click.echo("\n".join(lines), err=True)
+        return text
+    return text + _notes_block(lines, fmt)
 
 
 def _map(rows: pd.DataFrame, facets: list[str], vocabularies: dict) -> pd.DataFrame:
