@@ -7,17 +7,22 @@ batch and against what is stored). Nothing is written until the whole batch pass
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .bib import record_bibtex
-from .errors import DuplicateError, RecordError
+from .errors import DuplicateError, KBError, RecordError
 from .records import MAX_LINK_ID, TABLES, record_label, shown, validate
-from .vocab import FIELD_VOCABULARY, nearest
+from .vocab import FACET_VOCABULARY, FIELD_VOCABULARY, nearest
 
-PK = {"sources": "key", "studies": "id", "effects": "id", "claims": "id", "claim_links": "id"}
+#: the groups of ``group_by: warming_bin`` (as evidence.synthesis.WARMING_LABELS)
+WARMING_GROUPS = ("<1 °C", "1–2 °C", "2–4 °C", "≥4 °C", "not_reported")
+
+PK = {"sources": "key", "studies": "id", "effects": "id", "claims": "id", "claim_links": "id",
+      "syntheses": "id", "synthesis_links": "id"}
 
 #: (table, field) -> (referenced table, what to tell the user)
 REFERENCES = {
@@ -27,10 +32,12 @@ REFERENCES = {
     ("claim_links", "claim_id"): ("claims", "add the claim first or fix the id"),
     ("claim_links", "other_claim_id"): ("claims", "add the claim first or fix the id"),
     ("claim_links", "study_id"): ("studies", "add the study first or fix the id"),
+    ("synthesis_links", "claim_id"): ("claims", "add the claim first or fix the id"),
+    ("synthesis_links", "synthesis_id"): ("syntheses", "add the synthesis first or fix the id"),
 }
 
 
-_SINGULAR = {"sources": "source", "studies": "study", "claims": "claim"}
+_SINGULAR = {"sources": "source", "studies": "study", "claims": "claim", "syntheses": "synthesis"}
 
 
 @dataclass
@@ -116,6 +123,7 @@ def _collect_mechanisms(batch: Batch) -> None:
 def _check_against_store(store, batch: Batch) -> None:
     _assign_effect_ids(store, batch)
     _assign_link_ids(store, batch)
+    _assign_link_ids(store, batch, "synthesis_links")
     for table in TABLES:
         _check_vocabularies(store, batch, table)
         _check_duplicate_keys(store, batch, table)
@@ -123,6 +131,8 @@ def _check_against_store(store, batch: Batch) -> None:
     _check_mechanisms(store, batch)
     _check_dois(store, batch)
     _check_duplicate_links(store, batch)
+    check_syntheses(store, batch)
+    _check_duplicate_synthesis_links(store, batch)
 
 
 def _check_vocabularies(store, batch: Batch, table: str) -> None:
@@ -210,6 +220,48 @@ def _check_duplicate_links(store, batch: Batch) -> None:
         seen.add(ident)
 
 
+def check_syntheses(store, batch: Batch) -> None:
+    """A synthesis's response, filters and group value against the store's vocabularies, and
+    its filters by the rules ``KnowledgeBase.studies(**filters)`` applies (so a saved query
+    that would fail when it runs is refused when it is saved)."""
+    from .query import StudyFilter, study_conditions
+
+    for row, label in zip(batch.rows["syntheses"], batch.labels["syntheses"], strict=True):
+        check_term(store, "responses", row["response"], table="syntheses", record=label,
+                   field="response")
+        filters = json.loads(row["filters"]) if row.get("filters") else {}
+        try:
+            study_conditions(store, StudyFilter(**filters))
+        except KBError as exc:
+            raise RecordError(str(exc), table="syntheses", record=label, field="filters") from None
+        if row.get("group_by"):
+            _check_group(store, row["group_by"], row["group_value"], label)
+
+
+def _check_group(store, facet: str, value: str, label: str) -> None:
+    where = {"table": "syntheses", "record": label, "field": "group_value"}
+    if facet in FACET_VOCABULARY:
+        check_term(store, FACET_VOCABULARY[facet], value, **where)
+        return
+    allowed = (WARMING_GROUPS if facet == "warming_bin" else
+               sorted(set(store.vocabulary("study_types")["evidence_kind"].dropna())))
+    if value not in allowed:
+        raise RecordError(f"{shown(value)} is not a group of {facet}", value=value,
+                          allowed="allowed: " + ", ".join(allowed), **where)
+
+
+def _check_duplicate_synthesis_links(store, batch: Batch) -> None:
+    seen = set()
+    for row, label in zip(batch.rows["synthesis_links"], batch.labels["synthesis_links"], strict=True):
+        pair = (row["claim_id"], row["synthesis_id"])
+        if pair in seen or store.synthesis_link_exists(*pair):
+            raise DuplicateError(f"'{pair[0]}' already cites synthesis '{pair[1]}'",
+                                 table="synthesis_links", record=label, field="synthesis_id",
+                                 allowed="a claim cites a synthesis once, in one relation; "
+                                         "update that link instead")
+        seen.add(pair)
+
+
 def _assign_effect_ids(store, batch: Batch) -> None:
     """Effects without an id get ``<study_id>/e<n>``, numbered after the highest number in use.
 
@@ -235,21 +287,24 @@ def _highest_effect_number(store, study: str, given: list[str]) -> int:
     return max(numbers, default=0)
 
 
-def _assign_link_ids(store, batch: Batch) -> None:
+def _assign_link_ids(store, batch: Batch, table: str = "claim_links") -> None:
     """Links without an id get the next free integers, so the batch knows its ids before insert.
 
     After the highest id in use while that stays within :data:`MAX_LINK_ID`; past it (a
     base that stored a huge id before ids were bounded) the lowest unused ids instead.
+    ``table`` is ``claim_links`` or ``synthesis_links`` (each numbers its own links).
     """
-    rows = [row for row in batch.rows["claim_links"] if "id" not in row]
+    rows = [row for row in batch.rows[table] if "id" not in row]
     if not rows:
         return
-    given = {row["id"] for row in batch.rows["claim_links"] if "id" in row}
-    highest = max([store.max_link_id(), *given])
+    given = {row["id"] for row in batch.rows[table] if "id" in row}
+    stored = (store.max_link_id() if table == "claim_links"
+              else store.db.execute(f'SELECT coalesce(max(id), 0) FROM "{table}"').fetchone()[0])
+    highest = max([stored, *given])
     if highest + len(rows) <= MAX_LINK_ID:
         free = iter(range(highest + 1, highest + len(rows) + 1))
     else:
-        used = given | {r[0] for r in store.db.execute("SELECT id FROM claim_links")}
+        used = given | {r[0] for r in store.db.execute(f'SELECT id FROM "{table}"')}
         free = (i for i in range(1, MAX_LINK_ID + 1) if i not in used)
     for row in rows:
         row["id"] = next(free)

@@ -1,10 +1,11 @@
 """Record files in and out: YAML/JSON mappings of tables, one-table CSVs, BibTeX export.
 
 A YAML or JSON record file is a mapping with any of the keys ``sources``, ``studies``,
-``effects``, ``claims``, ``claim_links``, each a list of records whose fields are the
-column names (``mechanisms`` as a list). A CSV file holds one table's records; the table
-is named by ``--table`` or by the file name (``studies.csv``), and ``mechanisms`` are
-separated by ``;``.
+``effects``, ``claims``, ``claim_links``, ``syntheses``, ``synthesis_links``, each a list of
+records whose fields are the column names (``mechanisms`` as a list, a synthesis's
+``filters`` as a mapping). A CSV file holds one table's records; the table is named by
+``--table`` or by the file name (``studies.csv``), ``mechanisms`` are separated by ``;``
+and ``filters`` is JSON text (``{"origin": ["srdb"]}``).
 
 Reading is bounded: files, nesting, text and numbers have the limits named in
 :mod:`kb.records` (``MAX_FILE_BYTES``, ``MAX_YAML_BYTES``, ``MAX_NESTING``, ...), YAML is read
@@ -105,7 +106,7 @@ def read_mapping(path: Path) -> dict[str, list]:
         data = {}
     if not isinstance(data, dict):
         raise FileFormatError(f"{path}: the file must be a mapping of table names to lists "
-                              f"of records (sources, studies, effects, claims, claim_links), "
+                              f"of records ({', '.join(TABLES)}), "
                               f"not a {type(data).__name__}")
     for name, rows in data.items():
         if name not in TABLES:
@@ -357,6 +358,9 @@ def export_records(store) -> dict[str, list[dict]]:
             mechanisms = _mechanisms_by_study(store)
             for row in rows:
                 row["mechanisms"] = mechanisms.get(row["id"], [])
+        if table == "syntheses":  # stored as canonical JSON text; a mapping in the file
+            for row in rows:
+                row["filters"] = json.loads(row["filters"]) if row["filters"] else None
         data[table] = [{k: v for k, v in row.items() if v is not None and v != []} for row in rows]
     return data
 
@@ -438,4 +442,6 @@ def _export_csv(data: dict, folder: Path) -> None:
 def _csv_row(row: dict) -> dict:
     if "mechanisms" in row:
         return row | {"mechanisms": _LIST_SEPARATOR.join(row["mechanisms"])}
+    if isinstance(row.get("filters"), dict):  # a synthesis's filters: one JSON cell
+        return row | {"filters": json.dumps(row["filters"], sort_keys=True, ensure_ascii=False)}
     return row

@@ -1,4 +1,5 @@
-"""Record models: what one source, study, effect, claim or link may hold, checked before any write.
+"""Record models: what one source, study, effect, claim, link or saved synthesis may hold,
+checked before any write.
 
 Field-level rules (types, ranges, lengths, characters, DOI and URL syntax, depth order,
 positive means for a log ratio) live here as pydantic models; rules that need the database
@@ -11,6 +12,7 @@ that sets them, and every message that enforces one names it.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 import reprlib
@@ -29,7 +31,7 @@ from pydantic import (
 
 from .errors import RecordError
 
-TABLES = ("sources", "studies", "effects", "claims", "claim_links")
+TABLES = ("sources", "studies", "effects", "claims", "claim_links", "syntheses", "synthesis_links")
 
 # -- input limits ------------------------------------------------------------------------
 # Every input is bounded so that no file or record can take unbounded time or memory, and
@@ -289,6 +291,153 @@ class ClaimRecord(_Record):
     notes: Text | None = None
 
 
+# -- syntheses ----------------------------------------------------------------------------
+# A synthesis is a saved query: a response, the study filters of KnowledgeBase.studies, an
+# optional group (one facet = one value) and the model. Its result is never stored: it is
+# computed on the data of the moment (kb/claims/syntheses.py), so it moves with the data.
+
+#: facets a synthesis may be grouped by (the ``--by`` facets of ``soc-kb synth``)
+SYNTHESIS_GROUPS = ("biome", "ecosystem", "mechanism", "depth_class", "warming_bin", "study_type",
+                    "evidence_kind")
+#: models and, per model, the estimators it accepts (as evidence.synthesis.MODEL_METHODS)
+SYNTHESIS_MODELS = ("multilevel", "independent", "robust")
+_ESTIMATORS = ("REML", "ML", "DL", "PM", "FE", "HS", "SJ", "HE", "EB")
+SYNTHESIS_METHODS = {"multilevel": ("REML", "ML"), "independent": _ESTIMATORS, "robust": _ESTIMATORS}
+#: study filters a synthesis may save: those of KnowledgeBase.studies, less ``response``
+#: (the synthesis's own field) — by kind of value
+LIST_FILTERS = ("biome", "ecosystem", "mechanism", "depth_class", "direction",
+                "respiration_direction", "study_type", "source_key", "origin", "study_id")
+RANGE_FILTER_NAMES = ("depth_range", "warming", "year", "duration")
+SYNTHESIS_FILTERS = (*LIST_FILTERS, *RANGE_FILTER_NAMES, "text", "include_missing")
+
+
+def canonical_filters(value) -> str | None:
+    """Saved filters as one canonical JSON text (sorted keys, lists, ranges as [low, high]),
+    or None for no filter; given as a mapping (YAML, JSON) or as JSON text (a CSV cell, a
+    stored row). Field-level checks only: vocabularies and empty ranges are checked
+    against the store (kb.batch)."""
+    if isinstance(value, str):
+        value = _filters_from_text(value)
+    if not isinstance(value, dict):
+        raise ValueError(f"{shown(value)} is not a mapping of study filters; write e.g. "
+                         "{origin: [srdb], ecosystem: [forest]}")
+    clean = {}
+    for name, given in value.items():
+        if name not in SYNTHESIS_FILTERS:
+            hint = difflib.get_close_matches(str(name), SYNTHESIS_FILTERS, n=1)
+            own = "; response is the synthesis's own field" if name == "response" else ""
+            raise ValueError(f"{shown(name)} is not a study filter{own}; "
+                             + (f"did you mean '{hint[0]}'?" if hint else
+                                "filters are " + ", ".join(SYNTHESIS_FILTERS)))
+        if given is None or given == [] or given == "":
+            continue
+        clean[name] = _filter_value(name, given)
+    return json.dumps(clean, sort_keys=True, ensure_ascii=False) if clean else None
+
+
+def _filters_from_text(text: str):
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"too long ({len(text):,} characters); at most {MAX_TEXT_CHARS:,} "
+                         "(MAX_TEXT_CHARS)")
+    try:
+        return json.loads(text, parse_constant=_no_json_constant)
+    except (json.JSONDecodeError, ValueError):
+        raise ValueError(f"{shown(text)} is not JSON filters; write e.g. "
+                         '{"origin": ["srdb"]}') from None
+
+
+def _no_json_constant(name):
+    raise ValueError(f"{name} is not a number")
+
+
+def _filter_value(name: str, given):
+    if name == "include_missing":
+        if not isinstance(given, bool):
+            raise ValueError(f"include_missing: {shown(given)} must be true or false")
+        return given
+    if name == "text":
+        if not isinstance(given, str) or len(given) > MAX_LINE_CHARS or _LINE_CONTROL.search(given):
+            raise ValueError(f"text: {shown(given)} must be one line of search words")
+        return given
+    if name in RANGE_FILTER_NAMES:
+        return _range_value(name, given)
+    values = [v.strip() for v in given.split(",")] if isinstance(given, str) else given
+    if (not isinstance(values, list) or len(values) > MAX_LIST_ITEMS
+            or not all(isinstance(v, str) and v and len(v) <= MAX_ID_CHARS
+                       and not _LINE_CONTROL.search(v) for v in values)):
+        raise ValueError(f"{name}: {shown(given)} must be a term or a list of at most "
+                         f"{MAX_LIST_ITEMS} terms (MAX_LIST_ITEMS)")
+    return list(dict.fromkeys(values))
+
+
+def _range_value(name: str, given) -> list:
+    if isinstance(given, str):
+        low, sep, high = given.partition(":")
+        given = [low.strip() or None, high.strip() or None] if sep else [given, given]
+    if not isinstance(given, list) or len(given) != 2:
+        raise ValueError(f"{name}: {shown(given)} is not a range; write [LOW, HIGH] or "
+                         "'LOW:HIGH' (null or an empty side for an open end)")
+    bounds = []
+    for end in given:
+        try:
+            number = None if end is None else float(_number_input(end))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: {shown(end)} is not a number; write [LOW, HIGH] with "
+                             "numbers or null") from None
+        if number is not None and not math.isfinite(number):
+            raise ValueError(f"{name}: {shown(end)} is not a finite number")
+        bounds.append(number)
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        raise ValueError(f"{name}: range {bounds[0]:g}:{bounds[1]:g} is empty; LOW ≤ HIGH")
+    return bounds
+
+
+Filters = Annotated[str | None, BeforeValidator(canonical_filters)]
+
+
+class SynthesisRecord(_Record):
+    id: Id
+    title: Line
+    response: Term
+    filters: Filters = None
+    group_by: Literal[SYNTHESIS_GROUPS] | None = None
+    group_value: Term | None = None
+    model: Literal[SYNTHESIS_MODELS] = "multilevel"
+    method: Literal[_ESTIMATORS] = "REML"
+    curator: Line | None = None
+    origin: Line | None = None
+    notes: Text | None = None
+
+    @model_validator(mode="after")
+    def _group_and_method(self):
+        if (self.group_by is None) != (self.group_value is None):
+            raise ValueError("group_by: a group needs both group_by (a facet) and group_value "
+                             "(one of its values), or neither for all rows")
+        if self.method not in SYNTHESIS_METHODS[self.model]:
+            raise ValueError(f"method: the {self.model} model takes "
+                             f"{', '.join(SYNTHESIS_METHODS[self.model])}, not {self.method!r}")
+        return self
+
+
+class SynthesisLinkRecord(_Record):
+    id: _whole(ge=1, le=MAX_LINK_ID) | None = None
+    claim_id: Id
+    synthesis_id: Id
+    relation: Literal["supports", "contradicts", "qualifies"]
+    expects: Literal["increase", "decrease"] | None = None
+    note: Text
+    curator: Line | None = None
+    origin: Line | None = None
+
+    @model_validator(mode="after")
+    def _direction_to_check(self):
+        if self.relation != "qualifies" and self.expects is None:
+            raise ValueError(f"expects: a '{self.relation}' link says which way the claim "
+                             "expects the synthesis's response to go (increase or decrease), "
+                             "so the data's sign can be checked; or relation qualifies")
+        return self
+
+
 class ClaimLinkRecord(_Record):
     id: _whole(ge=1, le=MAX_LINK_ID) | None = None
     claim_id: Id
@@ -318,6 +467,7 @@ def may_lack(field: str, verification: str | None, unverified_fields: str | None
 MODELS: dict[str, type[_Record]] = {
     "sources": SourceRecord, "studies": StudyRecord, "effects": EffectRecord,
     "claims": ClaimRecord, "claim_links": ClaimLinkRecord,
+    "syntheses": SynthesisRecord, "synthesis_links": SynthesisLinkRecord,
 }
 
 

@@ -59,10 +59,19 @@ COLUMNS: dict[str, dict[str, str]] = {
         "id": "INTEGER", "claim_id": "TEXT", "study_id": "TEXT", "other_claim_id": "TEXT",
         "relation": "TEXT", "quote": "TEXT", "note": "TEXT",
     },
+    "syntheses": {
+        "id": "TEXT", "title": "TEXT", "response": "TEXT", "filters": "TEXT", "group_by": "TEXT",
+        "group_value": "TEXT", "model": "TEXT", "method": "TEXT", "curator": "TEXT",
+        "origin": "TEXT", "notes": "TEXT",
+    },
+    "synthesis_links": {
+        "id": "INTEGER", "claim_id": "TEXT", "synthesis_id": "TEXT", "relation": "TEXT",
+        "expects": "TEXT", "note": "TEXT", "curator": "TEXT", "origin": "TEXT",
+    },
 }
 
 PRIMARY_KEYS = {"sources": "key", "studies": "id", "effects": "id", "claims": "id",
-                "claim_links": "id"}
+                "claim_links": "id", "syntheses": "id", "synthesis_links": "id"}
 
 #: Full-text indexes: table -> columns (titles, summaries, quotes, claim texts).
 FTS_COLUMNS = {
@@ -186,6 +195,40 @@ def m001_initial(db: Database) -> None:
         # a per-row insert trigger makes FTS5 flush once per row (~20x slower in bulk);
         # the store indexes each batch's new rows in one statement instead (index_new_rows)
         db.execute(f'DROP TRIGGER "{table}_ai"')
+
+
+_DDL_SYNTHESES = f"""
+CREATE TABLE "syntheses" (
+  "id" TEXT PRIMARY KEY, "title" TEXT NOT NULL,
+  "response" TEXT NOT NULL {_vocab_ref("responses")},
+  "filters" TEXT CHECK ("filters" IS NULL OR json_valid("filters")),
+  "group_by" TEXT CHECK ("group_by" IN ('biome', 'ecosystem', 'mechanism', 'depth_class',
+                                        'warming_bin', 'study_type', 'evidence_kind')),
+  "group_value" TEXT,
+  "model" TEXT NOT NULL CHECK ("model" IN ('multilevel', 'independent', 'robust')),
+  "method" TEXT NOT NULL, "curator" TEXT, "origin" TEXT, "notes" TEXT,
+  CHECK (("group_by" IS NULL) = ("group_value" IS NULL))
+);
+CREATE TABLE "synthesis_links" (
+  "id" INTEGER PRIMARY KEY, "claim_id" TEXT NOT NULL {_FK} "claims"("id"),
+  "synthesis_id" TEXT NOT NULL {_FK} "syntheses"("id"),
+  "relation" TEXT NOT NULL {_vocab_ref("link_relations")}
+    CHECK ("relation" IN ('supports', 'contradicts', 'qualifies')),
+  "expects" TEXT CHECK ("expects" IN ('increase', 'decrease')),
+  "note" TEXT NOT NULL, "curator" TEXT, "origin" TEXT,
+  CHECK ("relation" = 'qualifies' OR "expects" IS NOT NULL)
+);
+CREATE UNIQUE INDEX "idx_synthesis_links_unique" ON "synthesis_links"("claim_id", "synthesis_id");
+CREATE INDEX "idx_synthesis_links_synthesis" ON "synthesis_links"("synthesis_id")
+"""
+
+
+@migrations()
+def m002_syntheses(db: Database) -> None:
+    """Saved syntheses and the links that cite them as a claim's evidence from data. One
+    link per (claim, synthesis): a synthesis bears on a claim in one way."""
+    for statement in filter(str.strip, _DDL_SYNTHESES.split(";\n")):
+        db.execute(statement)
 
 
 def index_new_rows(db: Database, table: str, after_rowid: int) -> None:

@@ -43,9 +43,12 @@ DB_ENV = "SOC_KB_DB"  # the environment variable that names it
 DEPENDENTS = {
     "sources": [("studies", "source_key"), ("claims", "source_key")],
     "studies": [("effects", "study_id"), ("claim_links", "study_id")],
-    "claims": [("claim_links", "claim_id"), ("claim_links", "other_claim_id")],
+    "claims": [("claim_links", "claim_id"), ("claim_links", "other_claim_id"),
+               ("synthesis_links", "claim_id")],
     "effects": [],
     "claim_links": [],
+    "syntheses": [("synthesis_links", "synthesis_id")],
+    "synthesis_links": [],
 }
 
 #: integer columns of each query's result (SQLite gives floats once a NULL is among them)
@@ -54,9 +57,12 @@ INTEGER_COLUMNS = {
     "effects_query": {"year", "n_t", "n_c"},
     "claims": {"n_supports", "n_contradicts", "n_qualifies"},
     "claim_links": {"id"},
+    "synthesis_links": {"id"},
     "sources": {"year"},
     "changes": {"id"},
 }
+
+_SINGULAR = {"studies": "study", "syntheses": "synthesis"}  # the others lose their "s"
 
 _FROM_STUDIES = " FROM studies s LEFT JOIN sources src ON src.key = s.source_key"
 
@@ -200,6 +206,11 @@ class KnowledgeBase:
             [claim_id, study_id or "", other_claim_id or "", relation]).fetchone()
         return row is not None
 
+    def synthesis_link_exists(self, claim_id, synthesis_id) -> bool:
+        row = self.db.execute("SELECT 1 FROM synthesis_links WHERE claim_id = ? AND synthesis_id = ?",
+                              [claim_id, synthesis_id]).fetchone()
+        return row is not None
+
     def max_link_id(self) -> int:
         return self.db.execute("SELECT coalesce(max(id), 0) FROM claim_links").fetchone()[0]
 
@@ -234,6 +245,14 @@ class KnowledgeBase:
 
     def add_link(self, record: dict) -> int:
         return self._add_one("claim_links", record)
+
+    def add_synthesis(self, record: dict) -> str:
+        """Save a synthesis (a query: response, filters, group, model); return its id."""
+        return self._add_one("syntheses", record)
+
+    def add_synthesis_link(self, record: dict) -> int:
+        """Cite a synthesis as a claim's evidence (relation, expects, note); return the link id."""
+        return self._add_one("synthesis_links", record)
 
     def add_sources(self, records: list[dict]) -> int:
         return self.add_records({"sources": records}).get("sources", 0)
@@ -337,6 +356,10 @@ class KnowledgeBase:
         _collect_mechanisms(batch)
         _check_vocabularies(self, batch, table)
         _check_references(self, batch, table)
+        if table == "syntheses":
+            from .batch import check_syntheses
+
+            check_syntheses(self, batch)
         for _, mechanism in batch.mechanisms:
             check_term(self, "mechanisms", mechanism, table=table, record=label, field="mechanisms")
         clean["mechanisms"] = [m for _, m in batch.mechanisms]
@@ -361,6 +384,15 @@ class KnowledgeBase:
                 raise DuplicateError(f"link {row[0]} already links '{record['claim_id']}' this way",
                                      table=table, record=label, field="relation",
                                      allowed="a link is recorded once; update or remove that one")
+        if table == "synthesis_links":
+            row = self.db.execute("SELECT id FROM synthesis_links WHERE claim_id = ? AND "
+                                  "synthesis_id = ? AND id != ?",
+                                  [record["claim_id"], record["synthesis_id"], key]).fetchone()
+            if row is not None:
+                raise DuplicateError(f"synthesis link {row[0]} already has '{record['claim_id']}' "
+                                     f"cite '{record['synthesis_id']}'", table=table, record=label,
+                                     field="synthesis_id",
+                                     allowed="a claim cites a synthesis once; update that link")
 
     def _write_update(self, table: str, key, record: dict) -> None:
         columns = [c for c in schema.COLUMNS[table] if c != PK[table]]
@@ -387,6 +419,12 @@ class KnowledgeBase:
     def update_link(self, link_id: int, **changes) -> dict:
         return self.update("claim_links", link_id, changes)
 
+    def update_synthesis(self, synthesis_id: str, **changes) -> dict:
+        return self.update("syntheses", synthesis_id, changes)
+
+    def update_synthesis_link(self, link_id: int, **changes) -> dict:
+        return self.update("synthesis_links", link_id, changes)
+
     # -- removing -----------------------------------------------------------------------
 
     def remove(self, table: str, key, cascade: bool = False) -> int:
@@ -396,7 +434,7 @@ class KnowledgeBase:
             dependents = self._dependents(table, key)
             if dependents and not cascade:
                 listed = ", ".join(f"{len(keys)} {t}" for t, keys in dependents.items())
-                raise DependencyError(f"{table[:-1] if table != 'studies' else 'study'} '{key}' is "
+                raise DependencyError(f"{_SINGULAR.get(table, table[:-1])} '{key}' is "
                                       f"referenced by {listed}; remove those first or pass "
                                       "cascade=True (--cascade)")
             removed = sum(self.remove(t, k, cascade=True) for t, keys in dependents.items() for k in keys)
@@ -428,6 +466,12 @@ class KnowledgeBase:
 
     def remove_link(self, link_id: int) -> int:
         return self.remove("claim_links", link_id)
+
+    def remove_synthesis(self, synthesis_id: str, cascade: bool = False) -> int:
+        return self.remove("syntheses", synthesis_id, cascade)
+
+    def remove_synthesis_link(self, link_id: int) -> int:
+        return self.remove("synthesis_links", link_id)
 
     def _audit(self, table: str, key, action: str, before: dict | None, after: dict | None) -> None:
         self.db.execute(
@@ -584,6 +628,33 @@ class KnowledgeBase:
             if values:
                 where.any_of(column, values)
         return self._frame(f"SELECT * FROM claim_links{where.sql()} ORDER BY id", where.params, "claim_links")
+
+    def syntheses(self, synthesis_id=None, response=None) -> pd.DataFrame:
+        """Saved syntheses (their definitions; :mod:`kb.claims.syntheses` runs them), with
+        ``filters`` as JSON text and the number of claims citing each (``n_claims``)."""
+        where = Where()
+        for value, column in ((synthesis_id, "s.id"), (response, "s.response")):
+            if as_list(value):
+                where.any_of(column, as_list(value))
+        sql = ("SELECT s.*, (SELECT count(*) FROM synthesis_links l WHERE l.synthesis_id = s.id) "
+               f"AS n_claims FROM syntheses s{where.sql()} ORDER BY s.rowid")
+        return self._frame(sql, where.params, "syntheses")
+
+    def synthesis(self, synthesis_id: str) -> dict:
+        """One saved synthesis, its ``filters`` as a mapping (empty: every study)."""
+        record = self.get("syntheses", synthesis_id)
+        record["filters"] = json.loads(record["filters"]) if record["filters"] else {}
+        return record
+
+    def synthesis_links(self, claim_id=None, synthesis_id=None, relation=None) -> pd.DataFrame:
+        """Claim ↔ synthesis links (a synthesis cited as a claim's evidence from data)."""
+        where = Where()
+        for value, column in ((claim_id, "claim_id"), (synthesis_id, "synthesis_id"),
+                              (relation, "relation")):
+            if as_list(value):
+                where.any_of(column, as_list(value))
+        return self._frame(f"SELECT * FROM synthesis_links{where.sql()} ORDER BY id", where.params,
+                           "synthesis_links")
 
     def sources(self, limit: int | None = None, year=None, text=None, key=None, doi=None,
                 verification=None) -> pd.DataFrame:

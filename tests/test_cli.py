@@ -34,7 +34,7 @@ def template_file(tmp_path):
 def test_init_then_add_then_query(run, template_file):
     assert run("init").output.startswith("created ")
     assert run("add", str(template_file)).output == (
-        "added 1 sources, 1 studies, 1 effects, 1 claims, 1 claim_links\n"
+        "added 1 sources, 1 studies, 1 effects, 1 claims, 1 claim_links, 1 syntheses, 1 synthesis_links\n"
         "claims touched:\n"
         "smith2024-c1 (new claim): for/against/qualifying 1/0/0, certainty Low\n")
     result = run("query", "--biome", "boreal", "--mechanism", "mineral_protection,priming", "--format", "json")

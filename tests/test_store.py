@@ -107,7 +107,8 @@ def test_remove_refuses_dependants_unless_cascade(kb_with_study, effect):
         kb_with_study.remove_study("smith2024-a")
     assert kb_with_study.counts()["studies"] == 1
     assert kb_with_study.remove_study("smith2024-a", cascade=True) == 3
-    assert kb_with_study.counts() == {"sources": 1, "studies": 0, "effects": 0, "claims": 1, "claim_links": 0}
+    assert kb_with_study.counts() == {"sources": 1, "studies": 0, "effects": 0, "claims": 1, "claim_links": 0,
+                                      "syntheses": 0, "synthesis_links": 0}
     deletes = kb_with_study.changes()
     assert set(deletes[deletes.action == "delete"].table_name) == {"studies", "effects", "claim_links"}
 
