@@ -418,7 +418,8 @@ def test_claim_states_equal_claim_report(any_graph, reports):
     assert list(states.index) == list(reports)
     for claim_id, report in reports.items():
         expected = {**report.balance, "certainty": report.grade,
-                    "contested": bool(report.contested), "leaning": report.leaning}
+                    "contested": bool(report.contested), "leaning": report.leaning,
+                    **report.data_balance, "data": g.data_state(report.data)}
         assert states.loc[claim_id].to_dict() == expected, claim_id
 
 

@@ -120,6 +120,13 @@ def by_id(studies) -> dict[str, dict]:
     return {s["id"]: s for s in studies}
 
 
+@pytest.fixture(scope="module")
+def syntheses_file() -> dict:
+    data = _yaml("syntheses.yaml")
+    assert set(data) == {"syntheses", "synthesis_links"}
+    return data
+
+
 # -- the review: sections and citations -----------------------------------------------
 
 
@@ -536,13 +543,15 @@ def _imported(table: str) -> int:
     """Records of ``table`` in the importers' seed files (SRDB, COSORE)."""
     total = 0
     for path in SEED.glob("*.yaml"):
-        if path.name not in ("studies.yaml", "claims.yaml"):
+        if path.name not in ("studies.yaml", "claims.yaml", "syntheses.yaml"):
             total += len(yaml.safe_load(path.read_text(encoding="utf-8")).get(table, []))
     return total
 
 
-def test_api_loads_the_whole_seed(kb, studies, claims, links):
+def test_api_loads_the_whole_seed(kb, studies, claims, links, syntheses_file):
     counts = kb.counts()
+    assert counts["syntheses"] == len(syntheses_file["syntheses"]) == 3
+    assert counts["synthesis_links"] == len(syntheses_file["synthesis_links"]) == 8
     assert counts["sources"] == N_WORKS + _imported("sources")
     review_keys = set(parse_file(str(SEED / "references.bib")).entries.keys())
     assert review_keys <= set(kb.sources()["key"])
@@ -581,3 +590,70 @@ def test_cli_query_answers_a_reader_question(kb, kb_path):
                                       "--format", "json"])
     assert result.exit_code == 0, result.output
     assert {row["id"] for row in json.loads(result.output)} == {"hickspries2017", "soong2021", "ofiti2021"}
+
+
+# -- syntheses and the claims that cite them (README "Syntheses and the claims that cite them")
+
+RESPIRATION = {"soil_respiration", "soil_respiration_rate", "heterotrophic_respiration",
+               "autotrophic_respiration"}
+IMPORTED_ORIGINS = {"srdb", "cosore"}  # the importers' records, never the review's studies
+QUOTED = re.compile("“([^”]+)”")
+
+
+def test_syntheses_are_reproducible_queries_of_the_imported_data(syntheses_file):
+    cited = {link["synthesis_id"] for link in syntheses_file["synthesis_links"]}
+    for synthesis in syntheses_file["syntheses"]:
+        where = f"syntheses {synthesis['id']}"
+        assert set(synthesis) <= {"id", "title", "response", "filters", "group_by", "group_value",
+                                  "model", "method", "curator", "origin", "notes"}, where
+        origins = synthesis["filters"]["origin"]
+        assert origins and set(origins) <= IMPORTED_ORIGINS, where
+        assert synthesis["curator"] == "soc-kb seed" and synthesis["id"] in cited, where
+
+
+def test_synthesis_links_quote_the_claim_and_say_why(syntheses_file, claims):
+    texts = {c["id"]: c["text"] for c in claims}
+    ids = {s["id"] for s in syntheses_file["syntheses"]}
+    for i, link in enumerate(syntheses_file["synthesis_links"]):
+        where = f"synthesis_links[{i}] ({link['claim_id']} <- {link['synthesis_id']})"
+        assert link["claim_id"] in texts and link["synthesis_id"] in ids, where
+        quoted = QUOTED.findall(link["note"])
+        assert quoted, f"{where}: the note quotes none of the claim's words"
+        for words in quoted:
+            assert words in texts[link["claim_id"]], f"{where}: “{words}” is not the claim's text"
+        assert link["relation"] in {"supports", "qualifies"} and link["expects"] == "increase", where
+
+
+def test_respiration_data_are_never_soc_stock_evidence(syntheses_file, claims):
+    """A claim that speaks of SOC or of carbon stores is linked to respiration data at most
+    as ``qualifies``, and the note says what the data are not evidence on."""
+    texts = {c["id"]: c["text"] for c in claims}
+    responses = {s["id"]: s["response"] for s in syntheses_file["syntheses"]}
+    for link in syntheses_file["synthesis_links"]:
+        text = texts[link["claim_id"]]
+        if responses[link["synthesis_id"]] in RESPIRATION and re.search(r"\bSOC\b|carbon", text):
+            assert link["relation"] == "qualifies", link["claim_id"]
+            assert "not evidence on" in link["note"], link["claim_id"]
+
+
+def test_the_claim_on_respiration_cites_the_respiration_syntheses(syntheses_file):
+    cited = [(link["synthesis_id"], link["relation"]) for link in syntheses_file["synthesis_links"]
+             if link["claim_id"] == "c2.2-warming-stimulates-respiration"]
+    assert cited == [("srdb-rs-annual", "supports"), ("srdb-rh-annual", "supports"),
+                     ("rs-rate-srdb-cosore", "supports")]
+
+
+def test_api_claim_shows_its_evidence_from_data(kb):
+    from kb.claims import graph
+
+    report = graph.claim_report(kb, "c2.2-warming-stimulates-respiration")
+    data = report.data.set_index("synthesis_id")
+    assert list(data.index) == ["srdb-rs-annual", "srdb-rh-annual", "rs-rate-srdb-cosore"]
+    annual = data.loc["srdb-rs-annual"]
+    # every SRDB annual contrast with a variance is pooled; the review's studies are not
+    srdb = kb.effects(response="soil_respiration", origin="srdb")
+    assert annual["k_effects"] == int(srdb["vi"].notna().sum()) > 0
+    assert annual["sign"] == ("increase" if annual["ci_low"] > 0 else
+                              "decrease" if annual["ci_high"] < 0 else "none")
+    assert "#### Evidence from the literature" in report.to_markdown()
+    assert "#### Evidence from data" in report.to_markdown()

@@ -1,11 +1,15 @@
 """The claim–evidence graph: a ``networkx.MultiDiGraph`` built from the store.
 
-Nodes are ``claim:…``, ``study:…``, ``source:…``, ``mechanism:…`` and ``biome:…``, each
-with a ``kind``. Edges carry a ``relation`` and use it as their key: ``supports`` /
-``contradicts`` / ``qualifies`` (study → claim, with the link's quote), the same plus
-``refines`` between claims (other claim → claim), ``involves`` (study → mechanism),
-``located_in`` (study → biome) and ``cites`` (study → source). Attributes are never None
-or lists, so the graph writes to GraphML as it is.
+Nodes are ``claim:…``, ``study:…``, ``source:…``, ``mechanism:…``, ``biome:…`` and
+``synthesis:…``, each with a ``kind``. Edges carry a ``relation`` and use it as their key:
+``supports`` / ``contradicts`` / ``qualifies`` (study → claim, with the link's quote), the
+same plus ``refines`` between claims (other claim → claim), ``involves`` (study →
+mechanism), ``located_in`` (study → biome), ``cites`` (study → source) and ``supports`` /
+``contradicts`` / ``qualifies`` from a synthesis to a claim that cites it (with ``expects``,
+the curator's ``note`` and ``data_relation``, what the data say now). A synthesis node holds
+its saved query and its result, run on the data when the graph is built
+(:mod:`kb.claims.syntheses`). Attributes are never None or lists, so the graph writes to
+GraphML as it is.
 
 The questions it answers — evidence for a claim, contested claims, weak claims, the
 studies that bear on the most claims, what a new record changes — are functions that take
@@ -29,6 +33,7 @@ from evidence.certainty import Certainty, grade_certainty
 from ..errors import KBError, NotFoundError
 from ..records import is_part_of
 from . import GRAPH_FORMATS
+from . import syntheses as synth
 
 EVIDENCE_RELATIONS = ("supports", "contradicts", "qualifies")
 STUDY_ATTRIBUTES = ("study_type", "evidence_kind", "biome", "ecosystem", "site", "depth_class",
@@ -39,12 +44,19 @@ CLAIM_ATTRIBUTES = ("text", "section", "source_key", "scope_biome", "scope_ecosy
                     "scope_mechanism", "scope_depth_class", "quote")
 SCOPE_FROM_CLAIM = {"biome": "scope_biome", "ecosystem": "scope_ecosystem",
                     "depth_class": "scope_depth_class", "mechanism": "scope_mechanism"}
+SYNTHESIS_ATTRIBUTES = ("title", "response", "filters", "group_by", "group_value", "model",
+                        "method", "curator", "origin", "notes")
 
 
 # -- building ------------------------------------------------------------------------------
 
-def build_graph(store) -> nx.MultiDiGraph:
-    """The claim–evidence graph of everything in ``store``."""
+def build_graph(store, previous: nx.MultiDiGraph | None = None) -> nx.MultiDiGraph:
+    """The claim–evidence graph of everything in ``store``.
+
+    Each saved synthesis is run on the store's data now. ``previous``, a graph built earlier
+    from the same base, lends the result of every synthesis whose definition and rows are
+    unchanged (what a new record changes builds the graph twice).
+    """
     G = nx.MultiDiGraph(name="soc-kb claim–evidence graph")
     for row in _records(store.sources()):
         G.add_node(f"source:{row['key']}", kind="source", label=_source_label(row),
@@ -57,6 +69,7 @@ def build_graph(store) -> nx.MultiDiGraph:
                    **_clean(row, CLAIM_ATTRIBUTES))
     for row in _records(store.links()):
         _add_link(G, row)
+    _add_syntheses(G, store, previous)
     return G
 
 
@@ -88,6 +101,44 @@ def _add_link(G, row: dict) -> None:
     relation = str(row["relation"])
     G.add_edge(origin, f"claim:{row['claim_id']}", key=relation, relation=relation,
                link_id=int(row["id"]), **_clean(row, ("quote", "note")))
+
+
+def _add_syntheses(G, store, previous) -> None:
+    """Synthesis nodes, with their results now, and their edges to the claims citing them.
+    A stand-in store with only the reads above (tests, benchmarks) has none."""
+    if not hasattr(store, "syntheses"):
+        return
+    for record in _records(store.syntheses()):
+        node = f"synthesis:{record['id']}"
+        definition = _clean(record, SYNTHESIS_ATTRIBUTES)
+        rows = synth.selected_rows(store, record)
+        G.add_node(node, kind="synthesis", label=str(record["id"]), **definition,
+                   **_result(record, rows, definition, _node(previous, node)))
+    for row in _records(store.synthesis_links()):
+        _add_synthesis_link(G, row)
+
+
+def _node(G, node: str) -> dict | None:
+    return G.nodes[node] if G is not None and node in G else None
+
+
+def _result(record: dict, rows: pd.DataFrame, definition: dict, old: dict | None) -> dict:
+    """The synthesis's result attributes: an earlier graph's when the definition and rows
+    are the same, else run now."""
+    if (old is not None and old.get("rows_digest") == synth.rows_digest(rows)
+            and {k: old[k] for k in SYNTHESIS_ATTRIBUTES if k in old} == definition):
+        return {k: v for k, v in old.items() if k not in ("kind", "label", *SYNTHESIS_ATTRIBUTES)}
+    return synth.result_of(record, rows).attributes()
+
+
+def _add_synthesis_link(G, row: dict) -> None:
+    source, relation = f"synthesis:{row['synthesis_id']}", str(row["relation"])
+    now = synth.data_relation(relation, row.get("expects"), G.nodes[source].get("sign"))
+    attributes = {"relation": relation, "synthesis_link_id": int(row["id"]), "data_relation": now,
+                  **_clean(row, ("expects", "note", "curator", "origin"))}
+    if relation != "qualifies":
+        attributes["agrees"] = now == relation
+    G.add_edge(source, f"claim:{row['claim_id']}", key=relation, **attributes)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -230,9 +281,59 @@ def leaning(certainty: Certainty | None) -> str:
     return "split" if certainty.n_for else "neither (qualifying only)"
 
 
+#: the columns of a claim's evidence from data (:func:`claim_data`)
+DATA_COLUMNS = ("synthesis_id", "link_id", "relation", "expects", "data_relation", "agrees",
+                "sign", "basis", "title", "response", "group", "model", "fit", "k_effects",
+                "n_sites", "n_sources", "n_studies", "estimate", "ci_low", "ci_high",
+                "percent_change", "percent_change_low", "percent_change_high", "n_increase",
+                "n_decrease", "sign_test_pvalue", "certainty", "certainty_reasons", "problem",
+                "result", "note")
+DATA_RELATIONS = ("supports", "contradicts", "inconclusive", "qualifies")
+_NO_DATA = pd.DataFrame(columns=list(DATA_COLUMNS))
+
+
+def claim_data(G, claim_id: str) -> pd.DataFrame:
+    """A claim's evidence from data: one row per synthesis it cites, with the synthesis's
+    result on the data now (estimate, CI, what stands behind it, its certainty and
+    reasons), the sign the data support and what that says of the claim
+    (``data_relation``: supports, contradicts, inconclusive, qualifies), by link id."""
+    return _data_frame(_data_rows(G, claim_node(G, claim_id)))
+
+
+def _data_rows(G, node: str) -> list[dict]:
+    rows = [_data_row(u, G.nodes[u], data) for u, keyed in G.pred[node].items()
+            if G.nodes[u].get("kind") == "synthesis" for data in keyed.values()]
+    return sorted(rows, key=lambda r: r["link_id"])
+
+
+def _data_row(node: str, result: dict, link: dict) -> dict:
+    row = {name: result.get(name) for name in DATA_COLUMNS}
+    row.update(synthesis_id=node.split(":", 1)[1], link_id=link.get("synthesis_link_id"),
+               relation=link["relation"], expects=link.get("expects"),
+               data_relation=link.get("data_relation"), agrees=link.get("agrees"),
+               note=link.get("note"), result=synth.summary(result))
+    return row
+
+
+def _data_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(DATA_COLUMNS)) if rows else _NO_DATA.copy()
+
+
+def data_balance(data: pd.DataFrame) -> dict[str, int]:
+    """Syntheses whose data now support, contradict, leave open (inconclusive) or qualify a claim."""
+    return {f"n_data_{r}": int((data["data_relation"] == r).sum()) for r in DATA_RELATIONS}
+
+
+def data_state(data: pd.DataFrame) -> str:
+    """A claim's evidence from data in one line: ``id: result`` per synthesis, `` | `` between."""
+    return " | ".join(f"{i}: {r}" for i, r in zip(data["synthesis_id"], data["result"], strict=True))
+
+
 @dataclass
 class ClaimReport:
-    """Everything the knowledge base says about one claim."""
+    """Everything the knowledge base says about one claim: its evidence from the literature
+    (studies: ``evidence``, ``balance``, their grade ``certainty``) and from data (cited
+    syntheses run now: ``data``), and the certainty of both together (``overall``)."""
 
     claim_id: str
     claim: dict
@@ -241,30 +342,58 @@ class ClaimReport:
     counter_claims: list
     contested: list
     certainty: Certainty | None = field(default=None)
+    data: pd.DataFrame = field(default_factory=_NO_DATA.copy)
+    overall: synth.Overall | None = field(default=None)
 
     def to_frame(self) -> pd.DataFrame:
-        """The evidence rows."""
+        """The evidence rows (from the literature)."""
         return self.evidence
 
     @property
     def grade(self) -> str:
+        """The claim's certainty from all its evidence (the literature's alone without data)."""
+        if self.overall is not None:
+            return self.overall.grade
         return self.certainty.grade if self.certainty else "no evidence"
 
     @property
     def leaning(self) -> str:
         """``for``, ``against``, ``split`` or ``neither``: where the graded evidence points."""
-        return leaning(self.certainty)
+        return self.overall.leaning if self.overall is not None else leaning(self.certainty)
+
+    @property
+    def data_balance(self) -> dict:
+        return data_balance(self.data)
 
     def to_dict(self) -> dict:
         reasons = self.certainty.to_frame().to_dict(orient="records") if self.certainty else []
         evidence = self.evidence.astype(object).where(self.evidence.notna(), None)
+        data = self.data.astype(object).where(self.data.notna(), None)
         return {"claim": self.claim, "balance": self.balance, "counter_claims": self.counter_claims,
                 "contested": self.contested, "certainty": self.grade, "leaning": self.leaning,
+                "certainty_from": list(self.overall.reasons) if self.overall else [],
+                "literature_certainty": self.certainty.grade if self.certainty else "no evidence",
                 "reasons": reasons,
-                "evidence": evidence.to_dict(orient="records")}
+                "evidence": evidence.to_dict(orient="records"),
+                "data_balance": self.data_balance, "data": data.to_dict(orient="records")}
 
     def to_markdown(self) -> str:
-        """The report as Markdown: the claim, balance, certainty with reasons, evidence."""
+        """The report as Markdown. A claim citing syntheses: the claim, its certainty from all
+        its evidence with how the bodies combine, then its evidence from the literature
+        (balance, grade with reasons, studies) and its evidence from data (the cited syntheses
+        run now) as two sections side by side. A claim citing none: the literature alone (the
+        claim, balance, certainty with reasons, studies), as before there were syntheses."""
+        if self.data.empty:
+            return self._literature_markdown()
+        lines = [f"### Claim `{self.claim_id}`", "", f"> {self.claim.get('text', '')}", "",
+                 f"**Certainty: {self.grade}**{_overall_words(self)}", ""]
+        if self.overall is not None and self.overall.reasons:
+            lines += [f"- {reason}" for reason in self.overall.reasons] + [""]
+        if self.contested:
+            lines += ["**Contested:** " + "; ".join(self.contested), ""]
+        return "\n".join(lines + _literature_section(self) + _data_section(self.data))
+
+    def _literature_markdown(self) -> str:
         lines = [f"### Claim `{self.claim_id}`", "", f"> {self.claim.get('text', '')}", "",
                  _balance_line(self), "", f"**Certainty: {self.grade}**{_leaning_words(self)}", ""]
         if self.certainty:
@@ -274,6 +403,51 @@ class ClaimReport:
         if not self.evidence.empty:
             lines += [_evidence_table(self.evidence), ""]
         return "\n".join(lines)
+
+
+def _literature_section(report: ClaimReport) -> list[str]:
+    grade = report.certainty.grade if report.certainty else "no evidence"
+    lines = ["#### Evidence from the literature", "", _balance_line(report), "",
+             f"Certainty of the literature: {grade}{_leaning_words(report)}", ""]
+    if report.certainty:
+        lines += [f"- {r.domain}: {r.text}{_levels(r)}" for r in report.certainty.reasons] + [""]
+    if not report.evidence.empty:
+        lines += [_evidence_table(report.evidence), ""]
+    return lines
+
+
+def _data_section(data: pd.DataFrame) -> list[str]:
+    lines = ["#### Evidence from data", ""]
+    b = data_balance(data)
+    lines += [f"Data: {b['n_data_supports']} supporting, {b['n_data_contradicts']} contradicting, "
+              f"{b['n_data_inconclusive']} inconclusive, {b['n_data_qualifies']} qualifying "
+              "syntheses, run on the data now.", "", _data_table(data), ""]
+    lines += [f"- `{r['synthesis_id']}` certainty {r['certainty']}: {r['certainty_reasons']}"
+              for r in data.to_dict(orient="records")
+              if _present(r["certainty"]) and _present(r["certainty_reasons"])]
+    return lines + [""]
+
+
+def _data_table(data: pd.DataFrame) -> str:
+    rows = data.to_dict(orient="records")
+    shown = pd.DataFrame({
+        "link": data["relation"], "synthesis": data["synthesis_id"],
+        "response": [f"{r['response']} ({r['group']})" if _present(r["group"]) else r["response"] for r in rows],
+        "expects": data["expects"].fillna(""),
+        "result now": [synth.summary(r).rsplit("; certainty", 1)[0] for r in rows],
+        "certainty": data["certainty"].fillna("not graded"),
+        "the data say": [_verdict(r) for r in rows],
+        "why linked": data["note"].map(lambda q: _short(q, 90))})
+    return shown.to_markdown(index=False)
+
+
+def _verdict(row: dict) -> str:
+    """``supports (data: increase)``, and when the curator's relation is not borne out now,
+    what it was."""
+    words = f"{row['data_relation']} (data: {row['sign']})"
+    if _present(row["agrees"]) and not row["agrees"]:
+        words += f"; the link says {row['relation']}"
+    return words
 
 
 def _balance_line(report: ClaimReport) -> str:
@@ -286,14 +460,26 @@ def _balance_line(report: ClaimReport) -> str:
     return line + "."
 
 
+_LEANING_WORDS = {"for": "supports the claim", "against": "goes against the claim",
+                  "split": "is split evenly"}
+
+
 def _leaning_words(report: ClaimReport) -> str:
+    """How the literature's graded evidence leans, with its counts."""
     c = report.certainty
     if c is None:
         return ""
-    words = {"for": "supports the claim", "against": "goes against the claim",
-             "split": "is split evenly"}.get(report.leaning, "takes no side")
+    words = _LEANING_WORDS.get(leaning(c), "takes no side")
     studies = f"{c.n_studies} stud{'y' if c.n_studies == 1 else 'ies'}"
     return f" — the graded evidence ({c.n_for} for, {c.n_against} against, {studies}) {words}."
+
+
+def _overall_words(report: ClaimReport) -> str:
+    """How all the evidence (literature and data) leans."""
+    if report.grade == "no evidence":
+        return ""
+    bodies = "the literature and the data" if report.certainty else "the data"
+    return f" — {bodies} together: the evidence {_LEANING_WORDS.get(report.leaning, 'takes no side')}."
 
 
 def _levels(reason) -> str:
@@ -340,8 +526,11 @@ def claim_report(store_or_graph, claim_id: str) -> ClaimReport:
     G = as_graph(store_or_graph)
     claim = _claim(G, claim_id)
     evidence = claim_evidence(G, claim_id)
+    data = claim_data(G, claim_id)
+    certainty = claim_certainty(claim, evidence)
     return ClaimReport(claim_id, claim, evidence, balance(evidence), counter_claims(G, claim_id),
-                       contest_reasons(G, claim_id, evidence), claim_certainty(claim, evidence))
+                       contest_reasons(G, claim_id, evidence, data), certainty, data,
+                       synth.overall(certainty, leaning(certainty), data))
 
 
 def _claim(G, claim_id: str) -> dict:
@@ -352,13 +541,18 @@ def _claim(G, claim_id: str) -> dict:
 
 # -- contest, reach, weakness --------------------------------------------------------------
 
-def contest_reasons(G, claim_id: str, evidence: pd.DataFrame | None = None) -> list[str]:
-    """Why a claim is contested, computed from its links (empty when it is not)."""
+def contest_reasons(G, claim_id: str, evidence: pd.DataFrame | None = None,
+                    data: pd.DataFrame | None = None) -> list[str]:
+    """Why a claim is contested, computed from its links (empty when it is not): studies on
+    both sides, a contradicting claim, a study supporting both, or evidence from data
+    against the other evidence (:func:`kb.claims.syntheses.contest_from_data`)."""
     evidence = claim_evidence(G, claim_id) if evidence is None else evidence
+    data = claim_data(G, claim_id) if data is None else data
     direct = evidence[evidence["via"].isna()]
     n_for = direct.loc[direct["relation"] == "supports", "study_id"].nunique()
     n_against = direct.loc[direct["relation"] == "contradicts", "study_id"].nunique()
-    return _reasons(n_for, n_against, counter_claims(G, claim_id), _double_supporters(evidence))
+    return (_reasons(n_for, n_against, counter_claims(G, claim_id), _double_supporters(evidence))
+            + synth.contest_from_data(n_for, n_against, data))
 
 
 def _reasons(n_for: int, n_against: int, counters: list, doubles: list) -> list[str]:
@@ -468,12 +662,14 @@ def _weakness(studies: list[str], kinds: list) -> str | None:
 class _Walk(NamedTuple):
     """The rows of :func:`claim_evidence` of ``ids``, claim after claim: ``claims[i]`` is the
     claim of ``links[i]`` = (study node, relation, via, link quote); ``counters`` maps each
-    id to its :func:`counter_claims`."""
+    id to its :func:`counter_claims`; ``data`` each id that cites syntheses to its
+    :func:`claim_data`."""
 
     ids: list[str]
     counters: dict[str, list[str]]
     claims: list[str]
     links: list[tuple]
+    data: dict[str, pd.DataFrame]
 
 
 def _walk(G, ids: list[str] | None = None) -> _Walk:
@@ -488,7 +684,21 @@ def _walk(G, ids: list[str] | None = None) -> _Walk:
         found = _evidence_links(G, claim_id, counters[claim_id], kinds)
         claims += [claim_id] * len(found)
         links += found
-    return _Walk(ids, counters, claims, links)
+    return _Walk(ids, counters, claims, links, _claims_data(G, ids, kinds))
+
+
+def _claims_data(G, ids: list[str], kinds: dict) -> dict[str, pd.DataFrame]:
+    """:func:`claim_data` of the claims among ``ids`` that cite a synthesis, from one pass
+    over the synthesis nodes."""
+    wanted, rows = set(ids), {}
+    for node in (n for n, kind in kinds.items() if kind == "synthesis"):
+        for claim, keyed in G.succ[node].items():
+            claim_id = claim.split(":", 1)[1]
+            if claim_id in wanted:
+                rows.setdefault(claim_id, []).extend(
+                    _data_row(node, G.nodes[node], data) for data in keyed.values())
+    return {claim_id: _data_frame(sorted(found, key=lambda r: r["link_id"]))
+            for claim_id, found in rows.items()}
 
 
 def _summaries(walk: _Walk) -> dict[str, dict]:
@@ -510,7 +720,10 @@ def _summaries(walk: _Walk) -> dict[str, dict]:
         "balance": {f"n_{r}": len(studies[claim_id][r]) for r in EVIDENCE_RELATIONS},
         "counter_claims": walk.counters[claim_id],
         "reasons": _reasons(len(direct[claim_id]["supports"]), len(direct[claim_id]["contradicts"]),
-                            walk.counters[claim_id], doubles[claim_id])}
+                            walk.counters[claim_id], doubles[claim_id])
+        + synth.contest_from_data(len(direct[claim_id]["supports"]),
+                                  len(direct[claim_id]["contradicts"]),
+                                  walk.data.get(claim_id, _NO_DATA))}
         for claim_id in walk.ids}
 
 
@@ -550,10 +763,14 @@ def evidence_table(store_or_graph, ids=None) -> pd.DataFrame:
 # -- what a new record changes -------------------------------------------------------------
 
 STATE_COLUMNS = ("n_supports", "n_contradicts", "n_qualifies", "certainty", "contested")
+#: a claim's evidence from data in its state: the syntheses by what their data say now,
+#: and ``data`` (:func:`data_state`), which moves whenever a cited synthesis's result does
+DATA_STATE_COLUMNS = (*(f"n_data_{r}" for r in DATA_RELATIONS), "data")
 
 
 def claim_states(store_or_graph, ids=None) -> pd.DataFrame:
-    """Balance, certainty grade and contest of claims (default all), indexed by claim id."""
+    """Balance, certainty grade (from all evidence: literature and data), contest, leaning
+    and evidence from data of claims (default all), indexed by claim id."""
     G = as_graph(store_or_graph)
     if ids is not None:
         ids = list(dict.fromkeys(i for i in ids if f"claim:{i}" in G))
@@ -567,10 +784,13 @@ def claim_states(store_or_graph, ids=None) -> pd.DataFrame:
     for claim_id in walk.ids:
         evidence = slices.get(claim_id)
         certainty = None if evidence is None else claim_certainty(_claim(G, claim_id), evidence)
-        rows[claim_id] = {**summary[claim_id]["balance"],
-                          "certainty": certainty.grade if certainty else "no evidence",
-                          "contested": bool(summary[claim_id]["reasons"]), "leaning": leaning(certainty)}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[*STATE_COLUMNS, "leaning"])
+        data = walk.data.get(claim_id, _NO_DATA)
+        grade = synth.overall(certainty, leaning(certainty), data)
+        rows[claim_id] = {**summary[claim_id]["balance"], "certainty": grade.grade,
+                          "contested": bool(summary[claim_id]["reasons"]), "leaning": grade.leaning,
+                          **data_balance(data), "data": data_state(data)}
+    return pd.DataFrame.from_dict(rows, orient="index",
+                                  columns=[*STATE_COLUMNS, "leaning", *DATA_STATE_COLUMNS])
 
 
 @dataclass
@@ -584,8 +804,9 @@ class ImpactReport:
 
     @property
     def changed(self) -> pd.DataFrame:
-        """Only the claims whose balance, certainty or contest moved."""
-        moved = self.rows["balance_moved"] | self.rows["certainty_moved"] | self.rows["contest_moved"]
+        """Only the claims whose balance, certainty, contest or evidence from data moved."""
+        moved = (self.rows["balance_moved"] | self.rows["certainty_moved"] | self.rows["contest_moved"]
+                 | self.rows["data_moved"])
         return self.rows[moved]
 
     def summary(self) -> str:
@@ -610,7 +831,25 @@ def _impact_line(r: dict) -> str:
         parts.append("now contested" if r["contested_after"] else "no longer contested")
     if r.get("leaning_before") != r.get("leaning_after") and _present(r.get("leaning_before")):
         parts.append(f"evidence now leans {r['leaning_after']} (was {r['leaning_before']})")
-    return ", ".join(parts)
+    return ", ".join(parts + _data_moves(r))
+
+
+def _data_moves(r: dict) -> list[str]:
+    """``data srdb-rs: <result before> -> <result after>`` for each cited synthesis whose
+    result moved; ``data unchanged (through …)`` when the records fall in a cited
+    synthesis without moving its result."""
+    before, after = _by_synthesis(r.get("data_before")), _by_synthesis(r.get("data_after"))
+    moves = [f"data {i}: {before.get(i, 'not cited')} -> {after.get(i, 'not cited')}"
+             for i in dict.fromkeys([*before, *after]) if before.get(i) != after.get(i)]
+    if not moves and r.get("through"):
+        moves = [f"data unchanged (the records fall in synthesis {r['through']})"]
+    return moves
+
+
+def _by_synthesis(state) -> dict[str, str]:
+    if not isinstance(state, str) or not state:
+        return {}
+    return dict(part.split(": ", 1) for part in state.split(" | "))
 
 
 def what_changes(store, records: dict[str, list[dict]]) -> ImpactReport:
@@ -621,18 +860,38 @@ def what_changes(store, records: dict[str, list[dict]]) -> ImpactReport:
     G = build_graph(store)
     with store.trial():
         store.add_records(copy.deepcopy(records))
-        H = build_graph(store)
-    ids = affected_claims(G, records) | affected_claims(H, records)
-    return impact(claim_states(G, ids), claim_states(H, ids), records)
+        H = build_graph(store, previous=G)
+    return _impact_of(G, H, records)
 
 
 def add_and_report(store, records: dict[str, list[dict]], **options) -> tuple[dict, ImpactReport]:
     """Add ``records`` for good and report the claims they moved: (counts, impact)."""
     G = build_graph(store)
     counts = store.add_records(records, **options)
-    H = build_graph(store)
-    ids = affected_claims(G, records) | affected_claims(H, records)
-    return counts, impact(claim_states(G, ids), claim_states(H, ids), records)
+    H = build_graph(store, previous=G)
+    return counts, _impact_of(G, H, records)
+
+
+def _impact_of(G, H, records: dict) -> ImpactReport:
+    through = claims_through_data(G, H)
+    ids = affected_claims(G, records) | affected_claims(H, records) | set(through)
+    return impact(claim_states(G, ids), claim_states(H, ids), records, through)
+
+
+def claims_through_data(G, H) -> dict[str, str]:
+    """Claims reached through syntheses: claim id -> the cited syntheses (``'a', 'b'``) whose
+    definition, rows or result differ between the graphs ``G`` (before) and ``H`` (after)."""
+    nodes = {n for graph in (G, H) for n, kind in graph.nodes(data="kind") if kind == "synthesis"}
+    found: dict[str, list[str]] = {}
+    for node in sorted(nodes):
+        if _node(G, node) == _node(H, node):
+            continue
+        for graph in (G, H):
+            for claim in (graph.succ[node] if node in graph else ()):
+                names = found.setdefault(claim.split(":", 1)[1], [])
+                if node.split(":", 1)[1] not in names:
+                    names.append(node.split(":", 1)[1])
+    return {claim: ", ".join(f"'{n}'" for n in names) for claim, names in found.items()}
 
 
 def affected_claims(G, records: dict) -> set[str]:
@@ -647,11 +906,21 @@ def affected_claims(G, records: dict) -> set[str]:
     return ids | {c for i in ids for c in counter_claims(G, i)}
 
 
-def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict) -> ImpactReport:
-    """Compare claim states; keep claims the records name or whose state moved."""
+def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict,
+           through: dict[str, str] | None = None) -> ImpactReport:
+    """Compare claim states; keep claims the records name, claims reached ``through`` a
+    cited synthesis they fall in (claim id -> the syntheses, :func:`claims_through_data`)
+    and claims whose state moved."""
     joined = before.add_suffix("_before").join(after.add_suffix("_after"), how="outer")
-    for name in ("n_supports", "n_contradicts", "n_qualifies"):
-        joined[[f"{name}_before", f"{name}_after"]] = joined[[f"{name}_before", f"{name}_after"]].fillna(0).astype(int)
+    counts = ("n_supports", "n_contradicts", "n_qualifies", *DATA_STATE_COLUMNS[:-1])
+    for name in counts:
+        if f"{name}_before" in joined:
+            joined[[f"{name}_before", f"{name}_after"]] = joined[[f"{name}_before", f"{name}_after"]].fillna(0).astype(int)
+    for when in ("before", "after"):
+        if f"data_{when}" in joined:
+            joined[f"data_{when}"] = joined[f"data_{when}"].fillna("")
+    joined["data_moved"] = (joined["data_before"] != joined["data_after"]) if "data_before" in joined else False
+    joined["through"] = joined.index.map((through or {}).get).fillna("") if len(joined) else ""
     moved = {name: joined[f"{name}_before"] != joined[f"{name}_after"] for name in STATE_COLUMNS}
     joined["balance_moved"] = moved["n_supports"] | moved["n_contradicts"] | moved["n_qualifies"]
     joined["certainty_moved"] = moved["certainty"]
@@ -659,8 +928,9 @@ def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict) -> ImpactRe
     # a new claim was not contested before it existed: only a contested one is news
     joined["contest_moved"] = moved["contested"].where(~joined["new_claim"],
                                                        joined["contested_after"].astype(bool))
-    named = joined.index.isin(_named_claims(records))
-    keep = named | joined["balance_moved"] | joined["certainty_moved"] | joined["contest_moved"]
+    named = joined.index.isin(_named_claims(records)) | joined.index.isin(list(through or {}))
+    keep = (named | joined["balance_moved"] | joined["certainty_moved"] | joined["contest_moved"]
+            | joined["data_moved"])
     rows = joined[keep].rename_axis("claim_id").reset_index()
     return ImpactReport(rows)
 
@@ -668,8 +938,9 @@ def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict) -> ImpactRe
 def _named_claims(records: dict) -> set[str]:
     links = records.get("claim_links") or []
     claims = records.get("claims") or []
+    cited = records.get("synthesis_links") or []
     return ({link.get("claim_id") for link in links} | {link.get("other_claim_id") for link in links}
-            | {c.get("id") for c in claims}) - {None}
+            | {c.get("id") for c in claims} | {link.get("claim_id") for link in cited}) - {None}
 
 
 # -- exports -------------------------------------------------------------------------------
@@ -715,9 +986,9 @@ def read_node_link(path) -> nx.MultiDiGraph:
 
 DOT_STYLE = {"claim": ("box", "#fde9c8"), "study": ("ellipse", "#d6e9f8"),
              "source": ("note", "#eeeeee"), "mechanism": ("hexagon", "#dff0d8"),
-             "biome": ("octagon", "#f2dede")}
+             "biome": ("octagon", "#f2dede"), "synthesis": ("box3d", "#e6ddf5")}
 DOT_EDGE_COLOURS = {"supports": "#2e7d32", "contradicts": "#c62828", "qualifies": "#ef6c00",
-                    "refines": "#6a1b9a"}
+                    "refines": "#6a1b9a", "inconclusive": "#9e9e9e"}
 
 
 def to_dot(G, kinds=None) -> str:
@@ -726,14 +997,21 @@ def to_dot(G, kinds=None) -> str:
     nodes = [n for n, k in G.nodes(data="kind") if kinds is None or k in kinds]
     lines = ["digraph soc_kb {", "  rankdir=LR;", '  node [style=filled, fontsize=10];']
     for node in nodes:
-        shape, colour = DOT_STYLE.get(G.nodes[node].get("kind"), ("ellipse", "#ffffff"))
-        label = _short(G.nodes[node].get("label", node), 40)
+        attributes = G.nodes[node]
+        shape, colour = DOT_STYLE.get(attributes.get("kind"), ("ellipse", "#ffffff"))
+        label = _short(attributes.get("label", node), 40)
+        if attributes.get("kind") == "synthesis":  # evidence from data: its result now
+            label += "\n" + _short(synth.summary(attributes).rsplit("; data:", 1)[0], 60)
         lines.append(f"  {_q(node)} [label={_q(label)}, shape={shape}, fillcolor={_q(colour)}];")
     keep = set(nodes)
     for u, v, data in G.edges(data=True):
         if u in keep and v in keep:
-            colour = DOT_EDGE_COLOURS.get(data["relation"], "#777777")
-            lines.append(f"  {_q(u)} -> {_q(v)} [label={_q(data['relation'])}, color={_q(colour)}];")
+            colour = DOT_EDGE_COLOURS.get(data.get("data_relation", data["relation"]), "#777777")
+            label = data["relation"]
+            if "data_relation" in data and data["data_relation"] != data["relation"]:
+                label += f" (data now: {data['data_relation']})"
+            style = ", style=dashed" if "data_relation" in data else ""
+            lines.append(f"  {_q(u)} -> {_q(v)} [label={_q(label)}, color={_q(colour)}{style}];")
     return "\n".join([*lines, "}"]) + "\n"
 
 
@@ -747,12 +1025,14 @@ def _q(text) -> str:
 
 
 def claim_subgraph(store_or_graph, claim_id: str) -> nx.MultiDiGraph:
-    """The claim, the studies and claims linked to it, and their counter-claims' studies."""
+    """The claim, the studies, syntheses and claims linked to it, and their counter-claims'
+    studies."""
     G = as_graph(store_or_graph)
     node = claim_node(G, claim_id)
     near = {node, *G.predecessors(node), *G.successors(node)}
-    near |= {u for c in counter_claims(G, claim_id) for u in G.predecessors(f"claim:{c}")}
-    return G.subgraph(n for n in near if G.nodes[n]["kind"] in ("claim", "study")).copy()
+    near |= {u for c in counter_claims(G, claim_id) for u in G.predecessors(f"claim:{c}")
+             if G.nodes[u]["kind"] != "synthesis"}  # the counter-claims' data are theirs
+    return G.subgraph(n for n in near if G.nodes[n]["kind"] in ("claim", "study", "synthesis")).copy()
 
 
 def export_graph(store_or_graph, path, fmt: str) -> Path:

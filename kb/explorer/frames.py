@@ -403,8 +403,9 @@ IMPACT_COLUMNS = ["claim_id", "n_supports_before", "n_supports_after", "n_contra
 
 
 def claims_overview(kb: KnowledgeBase) -> pd.DataFrame:
-    """Every claim with its balance (distinct studies for/against/qualifying), certainty
-    grade and whether it is contested (with why), from :mod:`kb.claims.graph`."""
+    """Every claim with its balance (distinct studies for/against/qualifying), its evidence
+    from data (cited syntheses by what their data say now), certainty grade from both and
+    whether it is contested (with why), from :mod:`kb.claims.graph`."""
     from ..claims import graph
 
     G = graph.build_graph(kb)
@@ -419,7 +420,11 @@ def claims_overview(kb: KnowledgeBase) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ClaimView:
-    """One claim as the Claims page shows it (plain values, so it caches)."""
+    """One claim as the Claims page shows it (plain values, so it caches): its evidence from
+    the literature (``balance``, ``literature_grade``, ``evidence``) and from data
+    (``data_balance``, ``data``: the cited syntheses run now), and the grade of both
+    (``grade``) with the reasons for it (``reasons``: the literature's GRADE domains, then
+    how the bodies of evidence combine)."""
 
     text: str
     balance: dict
@@ -428,6 +433,14 @@ class ClaimView:
     contested: list
     evidence: pd.DataFrame
     dot: str
+    literature_grade: str = "no evidence"
+    data_balance: dict | None = None
+    data: pd.DataFrame | None = None
+
+
+#: the columns of a claim's evidence from data the Claims page shows
+DATA_VIEW_COLUMNS = ["synthesis_id", "relation", "expects", "data_relation", "result", "certainty",
+                     "certainty_reasons", "title", "note"]
 
 
 def claim_view(kb: KnowledgeBase, claim_id: str) -> ClaimView:
@@ -437,10 +450,16 @@ def claim_view(kb: KnowledgeBase, claim_id: str) -> ClaimView:
     report = graph.claim_report(G, claim_id)
     reasons = (report.certainty.to_frame() if report.certainty
                else pd.DataFrame(columns=["domain", "levels", "text"]))
+    if report.overall is not None and report.overall.reasons:
+        combined = pd.DataFrame({"domain": "literature and data", "levels": 0,
+                                 "text": list(report.overall.reasons)})
+        reasons = pd.concat([reasons, combined], ignore_index=True) if len(reasons) else combined
     evidence = report.evidence[["study_id", "relation", "via", "study_type", "biome",
                                 "soc_direction", "quote"]]
+    literature = report.certainty.grade if report.certainty else "no evidence"
     return ClaimView(report.claim.get("text", ""), report.balance, report.grade, reasons,
-                     report.contested, evidence, graph.to_dot(graph.claim_subgraph(G, claim_id)))
+                     report.contested, evidence, graph.to_dot(graph.claim_subgraph(G, claim_id)),
+                     literature, report.data_balance, report.data[DATA_VIEW_COLUMNS])
 
 
 # -- synthesis --------------------------------------------------------------------------
