@@ -125,10 +125,11 @@ def _node(G, node: str) -> dict | None:
 def _result(record: dict, rows: pd.DataFrame, definition: dict, old: dict | None) -> dict:
     """The synthesis's result attributes: an earlier graph's when the definition and rows
     are the same, else run now."""
-    if (old is not None and old.get("rows_digest") == synth.rows_digest(rows)
+    digest = synth.rows_digest(rows)
+    if (old is not None and old.get("rows_digest") == digest
             and {k: old[k] for k in SYNTHESIS_ATTRIBUTES if k in old} == definition):
         return {k: v for k, v in old.items() if k not in ("kind", "label", *SYNTHESIS_ATTRIBUTES)}
-    return synth.result_of(record, rows).attributes()
+    return synth.result_of(record, rows, digest).attributes()
 
 
 def _add_synthesis_link(G, row: dict) -> None:

@@ -148,16 +148,22 @@ def group_label(record: dict) -> str:
 
 
 def rows_digest(rows: pd.DataFrame) -> str:
-    """A fingerprint of the rows (every column, in order): equal rows give the same result,
-    so a result may be reused while the fingerprint stays the same."""
-    text = rows.reindex(sorted(rows.columns), axis=1).astype(str).to_csv(index=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    """A fingerprint of the rows (every value of every column, in order): equal rows give
+    the same result, so a result may be reused while the fingerprint stays the same."""
+    frame = rows.reindex(sorted(rows.columns), axis=1)
+    if "mechanisms" in frame:  # the one list column: lists do not hash
+        frame = frame.assign(mechanisms=frame["mechanisms"].map(
+            lambda m: ";".join(m) if isinstance(m, list | tuple) else m))
+    digest = hashlib.sha256(repr(list(frame.columns)).encode("utf-8"))
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
-def result_of(record: dict, rows: pd.DataFrame) -> SynthesisResult:
-    """The synthesis's result on ``rows`` (what :func:`selected_rows` gave)."""
-    base = {"synthesis_id": record["id"], "response": record["response"],
-            "group": group_label(record), "n_rows": len(rows), "rows_digest": rows_digest(rows)}
+def result_of(record: dict, rows: pd.DataFrame, digest: str | None = None) -> SynthesisResult:
+    """The synthesis's result on ``rows`` (what :func:`selected_rows` gave; ``digest``, their
+    :func:`rows_digest` when already known)."""
+    base = {"synthesis_id": record["id"], "response": record["response"], "group": group_label(record),
+            "n_rows": len(rows), "rows_digest": digest or rows_digest(rows)}
     if rows.empty:
         return SynthesisResult(**base, problem="no effects or direction-only studies match its filters")
     from evidence import EvidenceError, synthesize
