@@ -572,15 +572,17 @@ class KnowledgeBase:
 
     def effect_columns(self, columns: list[str], response=None, **filters) -> pd.DataFrame:
         """Only ``columns`` of the effects ``self.effects(response=..., **filters)`` returns
-        (same rows, same order); the columns must be the effects table's own."""
-        unknown = [c for c in columns if c not in schema.COLUMNS["effects"]]
+        (same rows, same order): the effects table's own columns, and ``source_key`` (the
+        source of the effect's study, which nests its site in a multilevel pool)."""
+        unknown = [c for c in columns if c not in schema.COLUMNS["effects"] and c != "source_key"]
         if unknown:
             raise KBError(f"unknown effect column '{unknown[0]}'; expected effects table columns")
         flt = _filter(filters | ({"response": response} if response else {}))
         where = study_conditions(self, flt, warming_column="coalesce(e.warming_c, s.warming_c)")
         if response:
             where.any_of("e.response", as_list(response))
-        sql = (f"SELECT {', '.join(f'e.{c}' for c in columns)} FROM effects e "
+        picked = ", ".join("s.source_key" if c == "source_key" else f"e.{c}" for c in columns)
+        sql = (f"SELECT {picked} FROM effects e "
                f"JOIN studies s ON s.id = e.study_id LEFT JOIN sources src ON src.key = s.source_key"
                f"{where.sql()} ORDER BY e.study_id, e.id")
         return self._frame(sql, where.params, "effects_query")

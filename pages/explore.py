@@ -34,11 +34,14 @@ with st.sidebar:
 filters = explorer.clean_filters(chosen)
 path = explorer.db_path()
 responses, show_response = options("responses")
-top = st.columns([2, 1, 1])
+top = st.columns([2, 1, 1, 1])
 default = responses.index(explorer.main_response(fetch("response_counts"), responses))
 response = top[1].selectbox("Pooled response", responses, index=default, format_func=show_response,
                             key="response")
-method = top[2].selectbox("τ² estimator", explorer.METHODS, key="method")
+model = top[2].selectbox("Model", explorer.MODELS, key="model",
+                         help="multilevel: effects nested in sites nested in sources (default); "
+                              "independent: every effect as independent; robust: CR2 by source")
+method = top[3].selectbox("τ² estimator", explorer.MODEL_METHODS[model], key="method")
 
 SHOWN, MAP_POINTS = 1000, 5000
 try:
@@ -53,35 +56,35 @@ except KBError as exc:
 if left_out:
     st.sidebar.caption(left_out)
 
-pooled = explorer.pool_effects(effects, method)
+pooled = explorer.pool_effects(effects, method, model)
 result = pooled.result
 cols = st.columns(4)
 cols[0].metric("Studies", f"{n_studies:,}")
-cols[1].metric("Effects pooled (k)", f"{len(pooled.used):,}")
+cols[1].metric("Effects · sites · sources", "—" if result is None else
+               f"{result.k:,} · {result.n_sites:,} · {result.n_sources:,}")
 if result is None:
     cols[2].metric("Pooled lnRR", "—")
     cols[3].metric("I²", "—")
-    st.info(f"No pooled {show_response(response)} effect: {pooled.problem}.")
+    st.info(f"No pooled {show_response(response)} effect: {explorer.plain(pooled.problem)}.")
 else:
-    pct = result.percent_change()
+    pct = explorer.percents(result)
     cols[2].metric("Pooled lnRR", f"{result.estimate:+.3f}", f"{pct[0]:+.1f} %", delta_color="off")
-    cols[3].metric("I²", f"{result.i2:.0f} %")
-    st.caption(f"{show_response(response)}, warmed vs control: {explorer.effect_line(result)}; "
-               f"prediction interval {result.pi_low:+.3f} to {result.pi_high:+.3f}; "
-               f"τ² = {result.tau2:.4f} ({result.method}).")
-notes = [f"the {len(pooled.used):,} effects come from {pooled.n_studies:,} "
-         f"stud{'y' if pooled.n_studies == 1 else 'ies'} and are pooled as if independent "
-         "(several effects of one study are not), so the CI is too narrow"
-         if result is not None and len(pooled.used) > pooled.n_studies else "",
-         f"{pooled.n_without_variance:,} lnRR without a variance (vote counting only)"
+    cols[3].metric("I²", "—" if result.i2 != result.i2 else f"{result.i2:.0f} %")
+    spread = ("" if result.pi_low != result.pi_low else
+              f"; prediction interval {result.pi_low:+.3f} to {result.pi_high:+.3f}")
+    st.caption(f"{show_response(response)}, warmed vs control: {explorer.effect_line(result)}"
+               f"{spread}; τ² = {result.tau2:.4f} ({result.method}). "
+               f"{explorer.behind_line(result)}.")
+notes = [f"{pooled.n_without_variance:,} lnRR without a variance (vote counting only)"
          if pooled.n_without_variance else "",
          f"{pooled.n_other_measure:,} effects on another scale (SMD/MD) left out" if pooled.n_other_measure else "",
          f"{pooled.n_breakdowns:,} effects left out as finer breakdowns of another effect (quality "
          "flag 'part of …', e.g. months of a season: the same data again)" if pooled.n_breakdowns else "",
          f"{pooled.n_assumed_variance:,} of the pooled variances rest on an assumption (its note is "
          "on the Study page)" if pooled.n_assumed_variance else ""]
+notes += list(result.notes) if result is not None else []
 if any(notes):
-    st.caption("Note: " + "; ".join(n for n in notes if n) + ".")
+    st.caption("Note: " + explorer.plain("; ".join(n for n in notes if n)) + ".")
 
 st.subheader("Studies")
 if n_studies > SHOWN:

@@ -1,34 +1,39 @@
-"""Synthesis: pooled effects by group, forest and funnel plots, leave-one-out, downloads."""
+"""Synthesis: pooled effects by group (nested in sites and sources by default), certainty with
+its reasons, sensitivity to the assumptions, moderators, and one group in detail."""
 
 import streamlit as st
 
 import evidence
 from evidence import synthesis
-from kb import explorer
+from kb import KBError, explorer
+from kb.claims.notes import notes_block, synthesis_notes
 from kb.explorer import charts
 from kb.render import render_table
 from pages._common import compute, fetch, options
 
 st.title("Synthesis")
 
-cols = st.columns([2, 1, 1])
+cols = st.columns([2, 1, 1, 1])
 by = cols[0].multiselect("Group by", explorer.GROUPINGS, default=["biome"], key="by")
 responses, show_response = options("responses")
-default = responses.index(explorer.main_response(fetch("response_counts"),
-                                                 responses))
+default = responses.index(explorer.main_response(fetch("response_counts"), responses))
 response = cols[1].selectbox("Response", responses, index=default, format_func=show_response,
                              key="syn_response")
-method = cols[2].selectbox("τ² estimator", explorer.METHODS, key="syn_method")
+model = cols[2].selectbox("Model", explorer.MODELS, key="syn_model",
+                          help="multilevel: effects nested in sites nested in sources (default); "
+                               "independent: every effect as independent; robust: CR2 by source")
+method = cols[3].selectbox("τ² estimator", explorer.MODEL_METHODS[model], key="syn_method")
 
 if not by:
     st.info("Choose at least one grouping.")
     st.stop()
-rows = compute(explorer.db_path(), "kb.explorer.synthesis_rows", response=response)
+path = explorer.db_path()
+rows = compute(path, "kb.explorer.synthesis_rows", response=response)
 if rows.empty:
     st.info(f"No effect and no stated direction for {show_response(response)} yet.")
     st.stop()
 try:
-    table = synthesis.synthesize(rows, by=by, response=response, method=method)
+    table = synthesis.synthesize(rows, by=by, response=response, method=method, model=model)
 except evidence.EvidenceError as exc:
     st.error(explorer.plain(str(exc)))
     st.stop()
@@ -39,64 +44,109 @@ st.dataframe(table, hide_index=True, width="stretch", key="synthesis_table", col
        ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")},
     **{c: st.column_config.NumberColumn(format="%+.1f %%") for c in
        ("percent_change", "percent_change_low", "percent_change_high")},
-    "tau2": st.column_config.NumberColumn("τ²", format="%.4f"),
+    **{c: st.column_config.NumberColumn(c.replace("sigma2", "σ²"), format="%.4f") for c in
+       ("tau2", "sigma2_source", "sigma2_site", "sigma2_effect")},
     "i2": st.column_config.NumberColumn("I²", format="%.0f %%"),
     "q_pvalue": st.column_config.NumberColumn("p (Q)", format="%.3g"),
-    "sign_test_pvalue": st.column_config.NumberColumn("p (sign test)", format="%.3g")})
+    "sign_test_pvalue": st.column_config.NumberColumn("p (sign test)", format="%.3g"),
+    "certainty_reasons": st.column_config.TextColumn("why this certainty", width="large"),
+    "notes": st.column_config.TextColumn("notes", width="medium")})
+notes = synthesis_notes(rows, table, by, model, method, None)
 st.caption("Estimates are lnRR (warmed vs control) with 95 % CI and prediction interval; percent "
-           "change is 100·(exp(lnRR) − 1). k counts pooled effects, n_studies all studies "
-           "(direction-only ones count in the votes). Effects flagged 'part of …' (finer breakdowns "
-           "of another effect, e.g. the COSORE months of a season) are left out: the same data again.")
+           "change is 100·(exp(lnRR) − 1). k_effects, n_sites and n_sources say what stands "
+           "behind each pooled number; the vote columns count study records. " +
+           explorer.plain(" ".join(notes)))
+
+stem = explorer.synthesis_file_stem(response, by, model)
 down = st.columns(3)
 for col, (fmt, ext, mime) in zip(down, [("csv", "csv", "text/csv"), ("markdown", "md", "text/markdown"),
                                         ("latex", "tex", "application/x-tex")], strict=True):
-    col.download_button(f"Download {fmt}", render_table(table, fmt, rounding=3), key=f"down_{fmt}",
-                        file_name=f"synthesis-{response}.{ext}", mime=mime)
+    text = render_table(table, fmt, rounding=3)
+    text += "" if fmt == "csv" else notes_block(notes, fmt)
+    col.download_button(f"Download {fmt}", text, key=f"down_{fmt}", file_name=f"{stem}.{ext}", mime=mime)
+
+with st.expander("Sensitivity to the assumptions"):
+    st.caption("Each group re-run with the SRDB error read as an SD (n = 3, 4, 6), without "
+               "confounded or flagged contrasts, and with one site left out at a time. A group is "
+               "fragile when a plausible alternative changes its sign, significance or certainty.")
+    if st.toggle("Run the sensitivity analysis", key="run_sensitivity"):
+        try:
+            result = compute(path, "kb.claims.sensitivity.sensitivity_table", response=response,
+                             by=tuple(by), model=model, method=method)
+        except KBError as exc:
+            st.error(explorer.plain(str(exc)))
+        else:
+            st.dataframe(result.to_frame(), hide_index=True, width="stretch", key="sensitivity_table")
+            fragile = result.groups[result.groups["fragile"]]
+            for row in fragile.to_dict(orient="records"):
+                group = " · ".join(str(row[f]) for f in by)
+                st.warning(explorer.plain(f"Fragile: {group} — {row['fragile_under']}"))
+            if fragile.empty:
+                st.success("No group changes its conclusion under these alternatives.")
+
+with st.expander("Moderators (meta-regression)"):
+    moderator = st.selectbox("Moderator", ["warming_c", "duration_years", "depth_mid_cm", "biome",
+                                           "ecosystem"], key="moderator")
+    if model == "robust":
+        st.info("Meta-regression is fitted with the multilevel or the independent model.")
+    else:
+        try:
+            fit = evidence.moderator_analysis(rows, moderator, model=model, method=method)
+        except evidence.EvidenceError as exc:
+            st.info(explorer.plain(str(exc)))
+        else:
+            shown = st.columns(4)
+            shown[0].metric("Effects · sites · sources", f"{fit.k_effects} · {fit.n_sites} · {fit.n_sources}")
+            if fit.kind == "numeric":
+                shown[1].metric(f"Slope (% per {fit.unit or 'unit'})", f"{fit.percent_per_unit:+.1f} %")
+            shown[2].metric("QM p", f"{fit.qm_pvalue:.3g}")
+            shown[3].metric("R²", f"{fit.r2:.0f} %")
+            st.caption(explorer.plain(f"{fit.k_missing} effects without a {moderator} value left "
+                                      f"out. " + "; ".join(fit.notes)))
+            if fit.kind == "numeric":
+                st.altair_chart(charts.bubble_plot(fit.points(), fit.line(), moderator, fit.unit),
+                                width="stretch")
+            st.dataframe(fit.coefficients.reset_index(), hide_index=True, width="stretch")
 
 st.subheader("One group in detail")
 groups = explorer.group_labels(table, by)
 group = st.selectbox("Group", ["all groups together", *groups], key="group")
 effects = explorer.group_effects(rows, by, None if group == "all groups together" else group)
-pooled = explorer.pool_effects(effects, method)
+pooled = explorer.pool_effects(effects, method, model)
 if pooled.result is None:
-    st.info(f"No forest plot: {pooled.problem}.")
+    st.info(f"No forest plot: {explorer.plain(pooled.problem)}.")
     st.stop()
 result = pooled.result
-st.markdown(f"**Pooled:** {explorer.plain(explorer.effect_line(result))}; k = {result.k}, "
-            f"I² = {result.i2:.0f} %, τ² = {result.tau2:.4f}, prediction interval "
-            f"{result.pi_low:+.3f} to {result.pi_high:+.3f}.")
-if result.k > pooled.n_studies:
-    st.caption(f"The {result.k} effects come from {pooled.n_studies} "
-               f"stud{'y' if pooled.n_studies == 1 else 'ies'} and are pooled as if independent "
-               "(several effects of one study are not), so the CI is too narrow.")
+st.markdown(f"**Pooled:** {explorer.plain(explorer.effect_line(result))}; "
+            f"{explorer.plain(explorer.behind_line(result))}; I² = "
+            f"{'—' if result.i2 != result.i2 else f'{result.i2:.0f} %'}, τ² = {result.tau2:.4f}.")
 if pooled.n_assumed_variance:
     st.caption(f"{pooled.n_assumed_variance} of these variances rest on an assumption; hover a "
                "study row for its variance note (also on the Study page).")
-forest = explorer.forest_frame(effects, result.weights)
+forest = explorer.forest_frame(effects, 100 * result.weights if result.weights is not None else None)
 st.altair_chart(charts.forest_plot(forest, explorer.summary_rows(result)), width="stretch")
 
 left, right = st.columns(2)
 with left:
     st.markdown("**Funnel plot**")
     try:
-        egger = evidence.egger_test(effects["yi"], effects["vi"], method=method)
-        filled = evidence.trim_and_fill(effects["yi"], effects["vi"], method=method)
+        egger = evidence.egger_test(effects["yi"], effects["vi"])
+        filled = evidence.trim_and_fill(effects["yi"], effects["vi"])
     except evidence.EvidenceError as exc:
-        st.info(f"No small-study tests: {exc}")
+        st.info(f"No small-study tests: {explorer.plain(str(exc))}")
         points, funnel = explorer.funnel_frame(effects, result.estimate)
     else:
         points, funnel = explorer.funnel_frame(effects, result.estimate, filled.points)
         st.caption(f"{explorer.egger_line(egger)}. Trim-and-fill "
                    f"({filled.estimator}): {filled.k0} filled on the {filled.side}; adjusted lnRR "
-                   f"{filled.estimate:+.3f} ({explorer.percent(filled.estimate):+.1f} %), 95 % CI "
-                   f"{filled.ci_low:+.3f} to {filled.ci_high:+.3f}.")
+                   f"{filled.estimate:+.3f} ({explorer.percent(filled.estimate):+.1f} %). Both treat "
+                   "the effects as independent (REML); the certainty column's test uses site means "
+                   "when effects are nested.")
     st.altair_chart(charts.funnel_plot(points, funnel, result.estimate), width="stretch")
 with right:
-    st.markdown("**Leave one out**")
-    try:
-        loo = evidence.leave_one_out(effects["yi"], effects["vi"], method=method)
-    except evidence.EvidenceError as exc:
-        st.info(f"No leave-one-out: {exc}")
+    st.markdown("**Leave one site out**")
+    loo = explorer.leave_one_site_out(effects, model, method)
+    if loo.empty:
+        st.info("One site only: nothing to leave out.")
     else:
-        loo = explorer.leave_one_out_frame(loo, forest["label"])
         st.altair_chart(charts.leave_one_out(loo, result.estimate), width="stretch")

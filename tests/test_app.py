@@ -14,7 +14,7 @@ import streamlit as st
 from app_examples import example_records
 from streamlit.testing.v1 import AppTest
 
-from kb import KnowledgeBase
+from kb import KnowledgeBase, explorer
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["explore", "study", "add_study", "claims", "synthesis", "evidence_map", "bibliography"]
@@ -69,6 +69,12 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def k_pooled(at: AppTest) -> int:
+    """Effects in Explore's pooled effect (the metric reads "k · sites · sources", or —)."""
+    shown = metric(at, "Effects · sites · sources")
+    return 0 if shown == "—" else int(shown.split("·")[0].replace(",", ""))
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(app_db, page):
     at = run(page)
@@ -97,7 +103,7 @@ def test_explore_pools_the_selection(app_db):
     at = run()
     assert metric(at, "Studies") == n_studies(app_db)
     at.selectbox(key="response").select("soc_stock").run()
-    assert metric(at, "Effects pooled (k)") == "10"
+    assert k_pooled(at) == 10
     assert metric(at, "Pooled lnRR").startswith(("+", "-"))
     assert "%" in metric(at, "I²")
     assert any("rest on an assumption" in c.value for c in at.caption)
@@ -129,7 +135,7 @@ def test_explore_does_not_pool_breakdowns_of_another_effect(app_db):
     assert parts.sum() == 12 and len(_poolable(rates)) == len(seasons) == 2
     at = run()
     at.selectbox(key="response").select("soil_respiration_rate").run()
-    assert metric(at, "Effects pooled (k)") == "2"
+    assert k_pooled(at) == 2
     assert any("12 effects left out as finer breakdowns" in c.value for c in at.caption)
 
 
@@ -169,12 +175,12 @@ def test_filters_change_the_pooled_effect(app_db):
     at.selectbox(key="response").select("soc_stock").run()
     everything = metric(at, "Pooled lnRR")
     at.multiselect(key="biome").select("boreal").run()
-    assert metric(at, "Effects pooled (k)") == "3"
+    assert k_pooled(at) == 3
     assert metric(at, "Pooled lnRR") != everything
     at.slider(key="warming").set_value((0.0, 1.5)).run()
-    assert metric(at, "Effects pooled (k)") == "2"
+    assert k_pooled(at) == 2
     at.multiselect(key="biome").unselect("boreal").select("tropical").run()
-    assert metric(at, "Effects pooled (k)") == "0"
+    assert k_pooled(at) == 0
     assert any("No pooled" in i.value for i in at.info)
 
 
@@ -209,11 +215,11 @@ def test_explore_reads_select_what_the_store_selects(built_db, name, value):
 def test_more_filters_change_the_pooled_effect(app_db, key, value):
     at = run()
     at.selectbox(key="response").select("soc_stock").run()
-    everything = (metric(at, "Studies"), metric(at, "Effects pooled (k)"), metric(at, "Pooled lnRR"))
+    everything = (metric(at, "Studies"), k_pooled(at), metric(at, "Pooled lnRR"))
     widget = at.multiselect(key=key) if key == "depth_class" else at.slider(key=key)
     widget.set_value(value).run()
     assert not at.exception
-    narrowed = (metric(at, "Studies"), metric(at, "Effects pooled (k)"), metric(at, "Pooled lnRR"))
+    narrowed = (metric(at, "Studies"), k_pooled(at), metric(at, "Pooled lnRR"))
     assert int(narrowed[0].replace(",", "")) < int(everything[0].replace(",", ""))
     assert narrowed[1:] != everything[1:]
 
@@ -415,11 +421,48 @@ def test_synthesis_table_plots_and_downloads(app_db):
     table = at.dataframe[0].value
     assert "boreal" in set(table["biome"]) and {"k_effects", "estimate", "percent_change", "certainty"} <= set(table.columns)
     assert [d.proto.label for d in at.download_button] == ["Download csv", "Download markdown", "Download latex"]
+    with KnowledgeBase(app_db) as kb:
+        boreal = kb.effects(response="soc_stock", biome="boreal")
     at.selectbox(key="group").select("boreal").run()
     assert not at.exception
-    assert any("k = 3" in m.value for m in at.markdown)
-    assert len(at.get("vega_lite_chart")) == 3  # forest, funnel, leave-one-out
+    behind = f"{len(boreal)} effects from {boreal['study_id'].nunique()} site"
+    assert any(behind in shown(m) for m in at.markdown), [m.value for m in at.markdown]
+    assert len(at.get("vega_lite_chart")) >= 2  # forest and funnel (+ leave one site out, bubbles)
     assert any("Egger" in c.value for c in at.caption)
+    assert explorer.synthesis_file_stem("soc_stock", ["biome", "mechanism"], "robust") == \
+        "synthesis-soc_stock-by-biome-mechanism-robust"  # downloads never overwrite each other
+
+
+def test_synthesis_models_and_estimators(app_db):
+    at = run("synthesis")
+    assert at.selectbox(key="syn_model").value == "multilevel"
+    assert at.selectbox(key="syn_method").options == ["REML", "ML"]  # rma.mv's estimators only
+    table = at.dataframe[0].value
+    assert {"model", "n_sites", "n_sources", "certainty_reasons"} <= set(table.columns)
+    at.selectbox(key="syn_model").select("independent").run()
+    assert "DL" in at.selectbox(key="syn_method").options
+    at.selectbox(key="syn_method").select("DL").run()
+    assert not at.error and set(at.dataframe[0].value["model"]) <= {"independent", "single site", "votes only"}
+
+
+def test_synthesis_sensitivity_panel_names_fragile_groups(app_db):
+    at = run("synthesis")
+    at.selectbox(key="syn_response").select("soil_respiration").run()
+    at.multiselect(key="by").set_value(["ecosystem"]).run()
+    at.toggle(key="run_sensitivity").set_value(True).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "scenario" in d.value.columns)
+    assert "SRDB error is an SD, n = 3" in set(table["scenario"])
+    assert any("Fragile: " in shown(w) for w in at.warning)
+
+
+def test_synthesis_moderator_panel(app_db):
+    at = run("synthesis")
+    at.selectbox(key="syn_response").select("soil_respiration").run()
+    at.selectbox(key="moderator").select("warming_c").run()
+    assert not at.exception
+    assert any(m.label.startswith("Slope (% per °C)") for m in at.metric)
+    assert any(m.label == "R²" for m in at.metric)
 
 
 def test_synthesis_groupings(app_db):

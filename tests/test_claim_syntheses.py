@@ -194,6 +194,11 @@ SIGNS = [  # (result, sign, basis)
     ({"ci_low": -0.1, "ci_high": 0.2}, "none", "pooled CI"),
     ({"ci_low": -0.1, "ci_high": 0.2, "n_increase": 30, "n_decrease": 1, "sign_test_pvalue": 1e-8},
      "none", "pooled CI"),  # a pooled CI decides over the votes
+    # one site's pooled CI does not outweigh the votes of many sites
+    ({"model": "single site", "ci_low": -0.02, "ci_high": 0.38, "n_increase": 18,
+      "n_decrease": 6, "sign_test_pvalue": 0.02}, "increase", "sign test"),
+    ({"model": "single site", "ci_low": 0.1, "ci_high": 0.3, "n_increase": 1, "n_decrease": 0,
+      "sign_test_pvalue": 1.0}, "increase", "pooled CI"),  # the only site that votes
     ({"n_increase": 8, "n_decrease": 2, "sign_test_pvalue": 0.11}, "none", "sign test"),
     ({"n_increase": 20, "n_decrease": 3, "sign_test_pvalue": 3e-4}, "increase", "sign test"),
     ({"n_increase": 2, "n_decrease": 20, "sign_test_pvalue": 1e-4}, "decrease", "sign test"),

@@ -206,11 +206,14 @@ def _row_fields(row: dict) -> dict:
 
 def data_sign(result: dict) -> tuple[str, str]:
     """(increase / decrease / none, the basis): the pooled CI when there is one, else the
-    sign test of the votes."""
+    sign test of the votes. A pooled estimate of a single site does not outweigh the votes
+    of many: when other study records vote too, the sign test decides."""
     low, high = result.get("ci_low"), result.get("ci_high")
-    if low is not None and high is not None:
+    up, down = result.get("n_increase") or 0, result.get("n_decrease") or 0
+    one_site_of_many = result.get("model") == "single site" and up + down > 1
+    if low is not None and high is not None and not one_site_of_many:
         return ("increase" if low > 0 else "decrease" if high < 0 else "none"), "pooled CI"
-    up, down, p = result.get("n_increase") or 0, result.get("n_decrease") or 0, result.get("sign_test_pvalue")
+    p = result.get("sign_test_pvalue")
     if up + down and p is not None:
         if p < SIGN_TEST_ALPHA and up != down:
             return ("increase" if up > down else "decrease"), "sign test"

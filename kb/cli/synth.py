@@ -10,9 +10,10 @@ import click
 import pandas as pd
 
 from evidence import METHODS, EvidenceError
-from evidence.synthesis import MODELS, SINGLE_SITE, evidence_map, synthesize, variance_notes
+from evidence.synthesis import MODELS, evidence_map, synthesize
 
 from ..claims import graph
+from ..claims.notes import notes_block, synthesis_notes
 from ..errors import KBError
 from ..render import render_table
 from ..vocab import FACET_VOCABULARY
@@ -29,19 +30,6 @@ MODERATORS = ("warming_c", "duration_years", "depth_mid_cm", "biome", "ecosystem
 ROUNDING = {"estimate": 4, "ci_low": 4, "ci_high": 4, "pi_low": 4, "pi_high": 4, "tau2": 4,
             "sigma2_source": 4, "sigma2_site": 4, "sigma2_effect": 4,
             "percent_change": 1, "percent_change_low": 1, "percent_change_high": 1, "i2": 1}
-MODEL_HELP = {
-    "multilevel": "per group rma.mv(yi, vi, random = ~ 1 | source/site/effect): effects nested "
-                  "in sites (study records) nested in sources (papers, SRDB studies); tau2 = "
-                  "sigma2_source + sigma2_site + sigma2_effect; i2 = tau2 / (tau2 + typical "
-                  "sampling variance) (Cheung 2014)",
-    "independent": "per group rma(yi, vi): every effect counted as independent, also effects "
-                   "of one site",
-    "robust": "per group rma(yi, vi) as working model, SE cluster-robust by source (CR2, "
-              "clubSandwich) with a t test on Satterthwaite df (in notes); a group with one "
-              "source gets no estimate",
-}
-
-
 def _facets(by: str) -> list[str]:
     names = [b.strip() for b in by.split(",") if b.strip()]
     unknown = [n for n in names if n not in FACETS]
@@ -116,11 +104,11 @@ def synth(ctx, by, model, method, test, sensitivity, moderator, as_map, fmt, out
         return
     table = _synthesis(rows, facets, model, method, test)
     text = _format(table, fmt)
-    notes = _model_lines(table, model, method, test) + _notes_lines(variance_notes(rows, facets))
+    notes = synthesis_notes(rows, table, facets, model, method, test)
     if fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
         click.echo("\n".join(notes), err=True)
     elif notes:
-        text += _notes_block(notes, fmt)
+        text += notes_block(notes, fmt)
     emit(text, output)
 
 
@@ -193,7 +181,7 @@ def _with_notes(text: str, lines: list[str], fmt: str) -> str:
     if fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
         click.echo("\n".join(lines), err=True)
         return text
-    return text + _notes_block(lines, fmt)
+    return text + notes_block(lines, fmt)
 
 
 def _map(rows: pd.DataFrame, facets: list[str], vocabularies: dict) -> pd.DataFrame:
@@ -203,50 +191,6 @@ def _map(rows: pd.DataFrame, facets: list[str], vocabularies: dict) -> pd.DataFr
         raise KBError("no studies match; widen the filters")
     table = evidence_map(rows, *facets, vocabularies.get(facets[0]), vocabularies.get(facets[1]))
     return table.reset_index()
-
-
-def _model_lines(table: pd.DataFrame, model: str, method: str, test: str | None) -> list[str]:
-    """The model, estimator and dependence handling behind the numbers, as note lines."""
-    test = test or ("t" if model == "robust" else "z")
-    lines = [f"Model: {model}, {method}, {test} test, 95 % CI — {MODEL_HELP[model]}."]
-    pooled = table[table["k_effects"] > table["n_sites"]]
-    if model == "independent" and len(pooled):
-        lines.append(f"Dependence ignored: in {len(pooled)} group(s) {int(pooled['k_effects'].sum())} "
-                     f"effects come from {int(pooled['n_sites'].sum())} sites and are pooled as if "
-                     "independent, so their CIs are too narrow; --model multilevel accounts for it.")
-    if (table["model"] == SINGLE_SITE).any():
-        lines.append("A 'single site' row is that site's own estimate (its effects pooled within "
-                     "the site), not a pooled multi-site result; its certainty is at most Low.")
-    lines.append("Certainty: GRADE for this field (docs/synthesis.md); certainty_reasons says "
-                 "why, notes what each row rests on.")
-    return lines
-
-
-def _notes_lines(notes: pd.DataFrame) -> list[str]:
-    """Variance assumptions under the numbers: one line per note, with its groups."""
-    facets = [c for c in notes.columns if c not in ("variance_note", "pooled", "k", "assumed")]
-    lines = []
-    for (pooled, assumed, note), rows in notes.groupby(["pooled", "assumed", "variance_note"],
-                                                        sort=False):
-        groups = ", ".join(f"{' · '.join(str(r[f]) for f in facets)} {r['k']}"
-                           for r in rows.to_dict(orient="records"))
-        k = int(rows["k"].sum())
-        what = f"{k} effect{'s' if k > 1 else ''} " + (
-            "pooled with an assumed variance" if assumed else "pooled, variance from data"
-            if pooled else "not pooled, votes only")
-        lines.append(f"Note: {what} — {groups}: {note}")
-    return lines
-
-
-def _notes_block(lines: list[str], fmt: str) -> str:
-    if fmt == "latex":
-        return "".join(f"% {line}\n" for line in lines)
-    if fmt == "html":
-        from html import escape
-
-        return "".join(f"<p>{escape(line)}</p>\n" for line in lines)
-    bullet = "- " if fmt == "markdown" else ""  # a list, so Markdown keeps one note per line
-    return "\n" + "".join(f"{bullet}{line}\n" for line in lines)
 
 
 def _format(frame: pd.DataFrame, fmt: str) -> str:

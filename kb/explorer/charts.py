@@ -100,13 +100,28 @@ def timeline(counts: pd.DataFrame) -> alt.Chart:
 
 
 def leave_one_out(frame: pd.DataFrame, estimate: float) -> alt.LayerChart:
-    """The pooled estimate with each study left out in turn, against the full estimate."""
+    """The pooled estimate with each site left out in turn, against the full estimate."""
     y = alt.Y("omitted:N", sort=list(frame["omitted"]), title=None,
               axis=alt.Axis(labelLimit=220, labelOverlap=False))
     rule = alt.Chart(frame).mark_rule(color="#4c6a85").encode(
-        y=y, x=alt.X("ci_low:Q", title="pooled lnRR without that row, 95 % CI"), x2="ci_high:Q")
+        y=y, x=alt.X("ci_low:Q", title="pooled lnRR without that site, 95 % CI"), x2="ci_high:Q")
     dot = alt.Chart(frame).mark_circle(color="#1f3b57", size=50).encode(
         y=y, x="estimate:Q", tooltip=["omitted", alt.Tooltip("estimate:Q", format=".3f"),
                                       alt.Tooltip("i2:Q", title="I² (%)", format=".1f")])
     full = alt.Chart(pd.DataFrame({"x": [estimate]})).mark_rule(color="#c0392b", strokeDash=[4, 3]).encode(x="x:Q")
     return (rule + dot + full).properties(height=alt.Step(20))
+
+
+def bubble_plot(points: pd.DataFrame, line: pd.DataFrame, moderator: str, unit: str = "") -> alt.LayerChart:
+    """Meta-regression: each effect a bubble sized by its weight, the fitted line and its
+    95 % CI band (``evidence.moderator_analysis(...).points()`` and ``.line()``)."""
+    title = f"{moderator} ({unit})" if unit else moderator
+    x = alt.X("x:Q", title=title)
+    band = alt.Chart(line).mark_area(opacity=0.25, color="#4c6a85").encode(
+        x=x, y=alt.Y("ci_low:Q", title=LNRR), y2="ci_high:Q")
+    fitted = alt.Chart(line).mark_line(color="#1f3b57").encode(x=x, y="fitted:Q")
+    bubbles = alt.Chart(points).mark_circle(opacity=0.6, color="#c0392b").encode(
+        x=x, y="yi:Q", size=alt.Size("weight:Q", title="weight (%)", scale=alt.Scale(type="sqrt")),
+        tooltip=["study_id", alt.Tooltip("x:Q", title=moderator, format=".2f"),
+                 alt.Tooltip("yi:Q", format=".3f"), alt.Tooltip("weight:Q", format=".2f")])
+    return (band + fitted + bubbles).properties(height=320)

@@ -20,6 +20,8 @@ import pandas as pd
 
 import evidence
 from evidence import METHODS  # noqa: F401  (the pages' estimator picker)
+from evidence.certainty import assumed_variance
+from evidence.synthesis import MODEL_METHODS, MODELS  # noqa: F401  (the pages' pickers)
 
 from ..errors import KBError
 from ..query import RANGE_FILTERS
@@ -90,7 +92,8 @@ def open_range(chosen: tuple, full: tuple) -> tuple | None:
 
 # -- Explore reads --------------------------------------------------------------------------
 
-POOL_COLUMNS = ["id", "study_id", "measure", "yi", "vi", "variance_note", "quality_flag"]
+POOL_COLUMNS = ["id", "study_id", "source_key", "measure", "yi", "vi", "variance_note",
+                "quality_flag"]
 
 
 def effects_to_pool(kb: KnowledgeBase, response: str, **filters) -> pd.DataFrame:
@@ -189,7 +192,7 @@ def main_response(counts: dict[str, tuple[int, int]], responses: list[str]) -> s
 class Pooled:
     """A pooled lnRR and what went into it (and what did not, and why)."""
 
-    result: evidence.PoolResult | None
+    result: evidence.GroupFit | None
     used: pd.DataFrame
     n_effects: int
     n_without_variance: int
@@ -197,12 +200,6 @@ class Pooled:
     n_assumed_variance: int
     n_breakdowns: int = 0
     problem: str = ""
-
-    @property
-    def n_studies(self) -> int:
-        """Distinct studies behind the pooled effects (several effects of one study are
-        not independent; the page says so when k exceeds this)."""
-        return int(self.used["study_id"].nunique())
 
 
 def breakdowns(effects: pd.DataFrame) -> pd.Series:
@@ -221,20 +218,21 @@ def poolable(effects: pd.DataFrame) -> pd.DataFrame:
     return effects[keep]
 
 
-def pool_effects(effects: pd.DataFrame, method: str = "REML") -> Pooled:
-    """Random-effects pool (:func:`evidence.pool`) of the lnRR effects that have a variance;
-    breakdowns of another effect (``part of ...``) are left out and counted."""
+def pool_effects(effects: pd.DataFrame, method: str = "REML", model: str = "multilevel") -> Pooled:
+    """Pool the lnRR effects that have a variance with :func:`evidence.fit_group` — by default
+    nested in their sites (``study_id``) and sources (``source_key``), as the synthesis
+    tables do; breakdowns of another effect (``part of ...``) are left out and counted."""
     parts = breakdowns(effects)
     used, rest = poolable(effects), effects[~parts]
     counts = dict(n_effects=len(effects), n_breakdowns=int(parts.sum()),
                   n_without_variance=int(((rest["measure"] == "ROM") & rest["vi"].isna()).sum()),
                   n_other_measure=int((rest["measure"] != "ROM").sum()),
-                  n_assumed_variance=int(used["variance_note"].notna().sum()))
+                  n_assumed_variance=int(assumed_variance(used).sum()))
     if len(used) == 0:
         return Pooled(None, used, problem="no log response ratio with a variance in this selection",
                       **counts)
     try:
-        result = evidence.pool(used["yi"].to_numpy(float), used["vi"].to_numpy(float), method=method)
+        result = evidence.fit_group(used, model=model, method=method)
     except evidence.EvidenceError as exc:
         return Pooled(None, used, problem=str(exc), **counts)
     return Pooled(result, used, **counts)
@@ -244,11 +242,29 @@ def percent(lnrr: float) -> float:
     return float(evidence.percent_change_from_lnrr(lnrr))
 
 
-def effect_line(result: evidence.PoolResult) -> str:
+def percents(fit) -> tuple[float, float, float]:
+    """Percent change of the estimate and its CI bounds, 100·(exp(x) − 1)."""
+    return percent(fit.estimate), percent(fit.ci_low), percent(fit.ci_high)
+
+
+def effect_line(fit) -> str:
     """``−0.123 lnRR (−11.6 %), 95 % CI −0.20 to −0.05 (−18.1 % to −4.9 %)``."""
-    pct = result.percent_change()
-    return (f"{result.estimate:+.3f} lnRR ({pct[0]:+.1f} %), 95 % CI {result.ci_low:+.3f} to "
-            f"{result.ci_high:+.3f} ({pct[1]:+.1f} % to {pct[2]:+.1f} %)")
+    pct = percents(fit)
+    return (f"{fit.estimate:+.3f} lnRR ({pct[0]:+.1f} %), 95 % CI {fit.ci_low:+.3f} to "
+            f"{fit.ci_high:+.3f} ({pct[1]:+.1f} % to {pct[2]:+.1f} %)")
+
+
+def behind_line(fit) -> str:
+    """What stands behind a pooled number, and how dependence was handled."""
+    what = (f"{fit.k:,} effect{'s' if fit.k != 1 else ''} from {fit.n_sites:,} "
+            f"site{'s' if fit.n_sites != 1 else ''} in {fit.n_sources:,} "
+            f"source{'s' if fit.n_sources != 1 else ''}")
+    how = {"multilevel": "nested in sites and sources (rma.mv)",
+           "independent": "pooled as if independent (rma), so the CI is too narrow when one "
+                          "site gives several effects",
+           "robust": "random effects with a CR2 cluster-robust SE by source",
+           "single site": "one site: its own estimate, not a pooled result across sites"}
+    return f"{what}; {how.get(fit.model, fit.model)}"
 
 
 def effect_label(study_id: str, effect_id) -> str:
@@ -275,7 +291,7 @@ def forest_frame(effects: pd.DataFrame, weights=None) -> pd.DataFrame:
     })
 
 
-def summary_rows(result: evidence.PoolResult, label: str = "Pooled (RE)") -> pd.DataFrame:
+def summary_rows(result, label: str = "Pooled") -> pd.DataFrame:
     """The pooled diamond and prediction interval as rows of a forest frame."""
     return pd.DataFrame([{
         "label": label, "study": "", "yi": result.estimate, "ci_low": result.ci_low,
@@ -396,7 +412,8 @@ def scope_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
 
 
 IMPACT_COLUMNS = ["claim_id", "n_supports_before", "n_supports_after", "n_contradicts_before",
-                  "n_contradicts_after", "certainty_before", "certainty_after", "contested_after"]
+                  "n_contradicts_after", "certainty_before", "certainty_after", "contested_after",
+                  "data_before", "data_after"]
 
 
 # -- claims -----------------------------------------------------------------------------
@@ -475,6 +492,11 @@ def synthesis_rows(kb: KnowledgeBase, response: str) -> pd.DataFrame:
     return rows(kb, response=response)
 
 
+def synthesis_file_stem(response: str, by: list[str], model: str) -> str:
+    """``synthesis-<response>-by-<facets>-<model>``: a download's name says what it holds."""
+    return f"synthesis-{response}-by-{'-'.join(by)}-{model}"
+
+
 def group_labels(table: pd.DataFrame, by: list[str]) -> list[str]:
     """``boreal · forest`` for each row of a synthesis table."""
     return [" · ".join(str(v) for v in values) for values in table[list(by)].itertuples(index=False)]
@@ -503,10 +525,17 @@ def evidence_map_frame(synthesis, studies: pd.DataFrame, rows: str, columns: str
 MAP_FACETS = ("biome", "ecosystem", "mechanism", "depth_class", "study_type", "soc_direction")
 
 
-def leave_one_out_frame(table: pd.DataFrame, labels) -> pd.DataFrame:
-    """:func:`evidence.leave_one_out` with the omitted study named instead of numbered."""
-    names = list(labels)
-    return table.reset_index().assign(omitted=lambda t: [names[i] for i in t["omitted"]])
+def leave_one_site_out(effects: pd.DataFrame, model: str = "multilevel",
+                       method: str = "REML") -> pd.DataFrame:
+    """The pooled lnRR with each site (``study_id``) left out in turn, fitted as the group is:
+    omitted site, estimate, CI and I² (empty with fewer than two sites)."""
+    sites = list(dict.fromkeys(effects["study_id"]))
+    rows = []
+    for site in sites if len(sites) > 1 else []:
+        fit = evidence.fit_group(effects[effects["study_id"] != site], model=model, method=method)
+        rows.append({"omitted": site, "estimate": fit.estimate, "ci_low": fit.ci_low,
+                     "ci_high": fit.ci_high, "i2": fit.i2, "model": fit.model})
+    return pd.DataFrame(rows, columns=["omitted", "estimate", "ci_low", "ci_high", "i2", "model"])
 
 
 def egger_line(egger) -> str:
