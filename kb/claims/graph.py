@@ -445,7 +445,8 @@ def _data_table(data: pd.DataFrame) -> str:
 def _verdict(row: dict) -> str:
     """``supports (data: increase)``, and when the curator's relation is not borne out now,
     what it was."""
-    words = f"{row['data_relation']} (data: {row['sign']})"
+    basis = f", by the {row['basis']}" if _present(row.get("basis")) and row["basis"] != "pooled CI" else ""
+    words = f"{row['data_relation']} (data: {row['sign']}{basis})"
     if _present(row["agrees"]) and not row["agrees"]:
         words += f"; the link says {row['relation']}"
     return words

@@ -75,6 +75,14 @@ def _flags(rows: pd.DataFrame):
     return rows["quality_flag"].tolist() if "quality_flag" in rows else [None] * len(rows)
 
 
+#: families of the standard scenarios, by a short name (``soc-kb synth --scenarios``)
+SCENARIO_FAMILIES = {
+    "variance": [srdb_sd_name(n) for n in SRDB_SD_N],
+    "contrasts": [CONFOUNDED_DROPPED, FLAGGED_DROPPED],
+    "sites": [LEAVE_ONE_SITE_OUT],
+}
+
+
 def standard_scenarios(n_values=SRDB_SD_N) -> dict:
     """The knowledge base's standard scenarios, name -> scenario, in table order.
 

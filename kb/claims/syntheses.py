@@ -210,7 +210,8 @@ def data_sign(result: dict) -> tuple[str, str]:
     of many: when other study records vote too, the sign test decides."""
     low, high = result.get("ci_low"), result.get("ci_high")
     up, down = result.get("n_increase") or 0, result.get("n_decrease") or 0
-    one_site_of_many = result.get("model") == "single site" and up + down > 1
+    fit = result.get("fit") or result.get("model")  # the row's model column
+    one_site_of_many = fit == "single site" and up + down > 1
     if low is not None and high is not None and not one_site_of_many:
         return ("increase" if low > 0 else "decrease" if high < 0 else "none"), "pooled CI"
     p = result.get("sign_test_pvalue")

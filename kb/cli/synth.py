@@ -15,6 +15,7 @@ from evidence.synthesis import MODELS, evidence_map, synthesize
 from ..claims import graph
 from ..claims.notes import notes_block, synthesis_notes
 from ..errors import KBError
+from ..records import shown
 from ..render import render_table
 from ..vocab import FACET_VOCABULARY
 from .common import emit, fail_cleanly, filter_options, note_missing, open_kb, parsed_filters
@@ -58,6 +59,10 @@ def _facets(by: str) -> list[str]:
               help="Instead of the table: each group re-run under alternative assumptions (the "
                    "SRDB error as an SD with n = 3, 4, 6; confounded and flagged contrasts "
                    "dropped; leave one site out), and which groups are fragile.")
+@click.option("--scenarios", type=click.Choice(["all", "variance", "contrasts", "sites"]),
+              default="all", show_default=True,
+              help="With --sensitivity: all scenarios, or only the SRDB variance rule (variance), "
+                   "the dropped contrasts (contrasts) or leave one site out (sites).")
 @click.option("--moderator", type=click.Choice(MODERATORS),
               help="Instead of the table: a meta-regression of the selection on this moderator "
                    "(nesting-aware with --model multilevel), with the slope also as %% change "
@@ -66,10 +71,12 @@ def _facets(by: str) -> list[str]:
               help="Show the evidence map instead: studies per pair of the two --by facets "
                    "(all matching studies; with --response, those bearing on it).")
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
+@click.option("--columns", help="Columns to show, comma-separated (default: all).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.pass_context
 @fail_cleanly
-def synth(ctx, by, model, method, test, sensitivity, moderator, as_map, fmt, output, **filters):
+def synth(ctx, by, model, method, test, sensitivity, scenarios, moderator, as_map, fmt, columns,
+          output, **filters):
     """Synthesis table: pooled effect, heterogeneity, votes and certainty per group.
 
     --response chooses the response (default soc_stock); studies without an effect on it
@@ -84,8 +91,8 @@ def synth(ctx, by, model, method, test, sensitivity, moderator, as_map, fmt, out
     if sum(map(bool, (sensitivity, moderator, as_map))) > 1:
         raise KBError("choose one of --sensitivity, --moderator and --map")
     if sensitivity:
-        emit(_sensitivity(ctx, response or "soc_stock", facets, model, method, test, filters, fmt),
-             output)
+        emit(_sensitivity(ctx, response or "soc_stock", facets, model, method, test, filters, fmt,
+                          scenarios, columns), output)
         return
     if moderator:
         emit(_moderation(ctx, response or "soc_stock", moderator, model, method, test, filters, fmt),
@@ -103,7 +110,7 @@ def synth(ctx, by, model, method, test, sensitivity, moderator, as_map, fmt, out
         emit(_format(_map(rows, facets, vocabularies), fmt), output)
         return
     table = _synthesis(rows, facets, model, method, test)
-    text = _format(table, fmt)
+    text = _format(_chosen(table, columns), fmt)
     notes = synthesis_notes(rows, table, facets, model, method, test)
     if fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
         click.echo("\n".join(notes), err=True)
@@ -128,16 +135,17 @@ SENSITIVITY_COLUMNS = ["scenario", "dropped", "model", "k_effects", "n_sites", "
                        "certainty", "changes", "fragile"]
 
 
-def _sensitivity(ctx, response, facets, model, method, test, filters, fmt) -> str:
+def _sensitivity(ctx, response, facets, model, method, test, filters, fmt, family, columns) -> str:
     """The sensitivity table, and under it which groups are fragile and why."""
-    from ..claims.sensitivity import sensitivity_table
+    from ..claims.sensitivity import SCENARIO_FAMILIES, sensitivity_table
 
+    chosen = None if family == "all" else SCENARIO_FAMILIES[family]
     with open_kb(ctx) as kb:
-        result = sensitivity_table(kb, response, facets, model=model, method=method, test=test,
-                                   **filters)
+        result = sensitivity_table(kb, response, facets, scenarios=chosen, model=model,
+                                   method=method, test=test, **filters)
         note_missing(kb, filters)
-    table = result.to_frame()
-    text = _format(table[[*facets, *SENSITIVITY_COLUMNS]], fmt)
+    table = result.to_frame()[[*facets, *SENSITIVITY_COLUMNS]]
+    text = _format(_chosen(table, columns), fmt)
     lines = [f"Sensitivity of the {model} synthesis of {response} by {', '.join(facets)}: each "
              "scenario re-runs the synthesis on changed rows; 'changes' names the conclusions "
              "(sign, significance, certainty) that differ from the base row."]
@@ -175,6 +183,18 @@ def _moderation(ctx, response, moderator, model, method, test, filters, fmt) -> 
         click.echo("\n".join(lines), err=True)
         return summary if fmt == "json" else summary + "\n" + terms
     return _with_notes(summary + "\n" + terms, lines, fmt)
+
+
+def _chosen(table: pd.DataFrame, columns: str | None) -> pd.DataFrame:
+    """``--columns``: these columns of the table, in this order."""
+    if not columns:
+        return table
+    chosen = [c.strip() for c in columns.split(",") if c.strip()]
+    unknown = [c for c in chosen if c not in table.columns]
+    if unknown:
+        raise KBError(f"--columns: unknown column {shown(unknown[0])}; available: "
+                      f"{', '.join(table.columns)}")
+    return table[chosen]
 
 
 def _with_notes(text: str, lines: list[str], fmt: str) -> str:
