@@ -54,8 +54,8 @@ st.dataframe(table, hide_index=True, width="stretch", key="synthesis_table", col
 notes = synthesis_notes(rows, table, by, model, method, None)
 st.caption("Estimates are lnRR (warmed vs control) with 95 % CI and prediction interval; percent "
            "change is 100·(exp(lnRR) − 1). k_effects, n_sites and n_sources say what stands "
-           "behind each pooled number; the vote columns count study records. " +
-           explorer.plain(" ".join(notes)))
+           "behind each pooled number; the vote columns count study records.")
+st.caption("\n\n".join(explorer.plain(note) for note in notes))
 
 stem = explorer.synthesis_file_stem(response, by, model)
 down = st.columns(3)

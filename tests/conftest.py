@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,23 @@ def require(condition: bool, reason: str) -> None:
 def shared_data() -> Path:
     require(SHARED_DATA.is_dir(), f"{SHARED_DATA} is not there")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def seeded_file(tmp_path_factory) -> Path:
+    """The shipped seed, built once per test run. Read it, never write it: tests that
+    write take a copy (``seeded_copy``)."""
+    path = tmp_path_factory.mktemp("seeded") / "kb.db"
+    KnowledgeBase(path).close()
+    return path
+
+
+@pytest.fixture
+def seeded_copy(seeded_file, tmp_path) -> Path:
+    """A private copy of the shipped seed's database file, to write to."""
+    path = tmp_path / "kb.db"
+    shutil.copyfile(seeded_file, path)
+    return path
 
 
 @pytest.fixture

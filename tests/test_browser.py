@@ -124,6 +124,8 @@ def settle(page) -> None:
     # as tall as the page, up to 2400 px (a long bibliography makes a 1.5 MB screenshot)
     page.set_viewport_size({"width": page.viewport_size["width"], "height": min(max(height, 800), 2400)})
     for chart in page.locator("[data-testid='stVegaLiteChart']").all():
+        if not chart.is_visible():  # inside a closed expander: drawn when it is opened
+            continue
         chart.scroll_into_view_if_needed()
         chart.locator("canvas, svg").first.wait_for(timeout=30_000)
     page.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")

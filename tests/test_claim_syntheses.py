@@ -35,13 +35,6 @@ QUALIFIED = ("c1-warming-stimulates-losses", "c3.1-warming-raises-respiration-de
 
 
 @pytest.fixture(scope="module")
-def seeded_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("syntheses") / "kb.db"
-    KnowledgeBase(path).close()
-    return path
-
-
-@pytest.fixture(scope="module")
 def shipped(seeded_file):
     with KnowledgeBase(seeded_file) as store:
         yield store

@@ -2,7 +2,6 @@
 
 import io
 import json
-import shutil
 
 import networkx as nx
 import pandas as pd
@@ -19,17 +18,9 @@ from kb.cli.synth import claim, claims, synth
 
 COMMANDS = (synth, claims, claim)
 
-@pytest.fixture(scope="module")
-def seeded_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli") / "kb.db"
-    KnowledgeBase(path).close()
-    return path
-
-
 @pytest.fixture
-def db(seeded_file, tmp_path):
-    shutil.copy(seeded_file, tmp_path / "kb.db")
-    return tmp_path / "kb.db"
+def db(seeded_copy):
+    return seeded_copy
 
 
 def run(db, *args, ok=True):

@@ -22,14 +22,6 @@ TENSIONS = [ESM_TENSION, CUE_TENSION,
 
 
 @pytest.fixture(scope="module")
-def seeded_file(tmp_path_factory):
-    """The shipped seed loaded once; tests that write get a copy of the file."""
-    path = tmp_path_factory.mktemp("graph") / "kb.db"
-    KnowledgeBase(path).close()
-    return path
-
-
-@pytest.fixture(scope="module")
 def shipped(seeded_file):
     with KnowledgeBase(seeded_file) as store:
         yield store

@@ -42,18 +42,14 @@ def one_line_error(output: str) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    path = tmp_path_factory.mktemp("open") / "seed.db"
-    KnowledgeBase(path).close()
-    return path
+@pytest.fixture
+def seeded(seeded_file):
+    return seeded_file
 
 
 @pytest.fixture
-def db(seeded, tmp_path):
-    path = tmp_path / "kb.db"
-    shutil.copyfile(seeded, path)
-    return path
+def db(seeded_copy):
+    return seeded_copy
 
 
 # -- files that are not (this) soc-kb's ------------------------------------------------------
