@@ -237,6 +237,13 @@ class StudyRecord(_Record):
     curator: Line | None = None
     added_at: Line | None = None
     notes: Text | None = None
+    # a site descriptor: the site's SOC stock (g C m-2) down to site_soc_depth_cm — a
+    # covariate, never a response (it is the same on warmed and control records)
+    site_soc_stock_g_m2: _real(ge=0, le=1_000_000) | None = None
+    site_soc_depth_cm: _real(gt=0, le=2000) | None = None
+    # a global warming level of a model or scenario study (°C above pre-industrial), not an
+    # experiment's warming increment
+    warming_level_c: _real(gt=0, le=10) | None = None
 
     @model_validator(mode="after")
     def _depth_order(self):

@@ -38,6 +38,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "respiration_direction": "TEXT", "summary": "TEXT", "evidence_quote": "TEXT",
         "quote_location": "TEXT", "origin": "TEXT", "curator": "TEXT", "added_at": "TEXT",
         "notes": "TEXT",
+        # m003: site descriptors (not responses) and a model study's global warming level
+        "site_soc_stock_g_m2": "REAL", "site_soc_depth_cm": "REAL", "warming_level_c": "REAL",
     },
     "study_mechanisms": {"study_id": "TEXT", "mechanism": "TEXT"},
     "effects": {
@@ -229,6 +231,18 @@ def m002_syntheses(db: Database) -> None:
     link per (claim, synthesis): a synthesis bears on a claim in one way."""
     for statement in filter(str.strip, _DDL_SYNTHESES.split(";\n")):
         db.execute(statement)
+
+
+@migrations()
+def m003_site_descriptors(db: Database) -> None:
+    """Study columns for what describes a site rather than a response to warming — its soil
+    organic carbon stock (g C m-2) down to a depth (cm), a covariate for moderator analysis,
+    never an effect — and for a global warming level (°C above pre-industrial) of a model
+    or scenario study, which is not an experiment's warming increment (``warming_c``)."""
+    for column, check in (("site_soc_stock_g_m2", '"site_soc_stock_g_m2" >= 0'),
+                          ("site_soc_depth_cm", '"site_soc_depth_cm" > 0'),
+                          ("warming_level_c", '"warming_level_c" > 0')):
+        db.execute(f'ALTER TABLE "studies" ADD COLUMN "{column}" REAL CHECK ({check})')
 
 
 def index_new_rows(db: Database, table: str, after_rowid: int) -> None:
