@@ -5,6 +5,7 @@ exports are formats of ``soc-kb export`` (graphml, json-graph, dot)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 import pandas as pd
@@ -13,10 +14,18 @@ from evidence import METHODS, EvidenceError
 from evidence.synthesis import MODELS, evidence_map, synthesize
 
 from ..claims import graph
-from ..claims.notes import notes_block, synthesis_notes
+from ..claims.notes import (
+    DECIMALS,
+    PVALUES,
+    caption,
+    export_notes,
+    facet_labels,
+    notes_block,
+    table_layout,
+)
 from ..errors import KBError
 from ..records import shown
-from ..render import render_table
+from ..render import render_table, table_bytes
 from ..vocab import FACET_VOCABULARY
 from .common import emit, fail_cleanly, filter_options, note_missing, open_kb, parsed_filters
 
@@ -25,12 +34,12 @@ FACETS = {"biome": "biome", "ecosystem": "ecosystem", "mechanism": "mechanism",
           "depth_class": "depth_class", "depth-class": "depth_class", "warming": "warming_bin",
           "warming_bin": "warming_bin", "study_type": "study_type", "study-type": "study_type",
           "evidence_kind": "evidence_kind"}
-TABLE_FORMATS = ["table", "csv", "markdown", "latex", "html", "json"]
+TABLE_FORMATS = ["table", "csv", "markdown", "latex", "html", "json", "xlsx"]
+#: formats whose notes go to stderr: the file stays data a program reads
+DATA_FORMATS = ("csv", "json")
 #: --moderator choices: columns of the synthesis rows (depth_mid_cm: the layer's mid-point)
 MODERATORS = ("warming_c", "duration_years", "depth_mid_cm", "biome", "ecosystem")
-ROUNDING = {"estimate": 4, "ci_low": 4, "ci_high": 4, "pi_low": 4, "pi_high": 4, "tau2": 4,
-            "sigma2_source": 4, "sigma2_site": 4, "sigma2_effect": 4,
-            "percent_change": 1, "percent_change_low": 1, "percent_change_high": 1, "i2": 1}
+
 def _facets(by: str) -> list[str]:
     names = [b.strip() for b in by.split(",") if b.strip()]
     unknown = [n for n in names if n not in FACETS]
@@ -70,7 +79,10 @@ def _facets(by: str) -> list[str]:
 @click.option("--map", "as_map", is_flag=True,
               help="Show the evidence map instead: studies per pair of the two --by facets "
                    "(all matching studies; with --response, those bearing on it).")
-@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True,
+              help="table (terminal; column and value ids), csv and json (data: full precision, "
+                   "notes on stderr), markdown, latex (booktabs), html, xlsx (needs --output): for "
+                   "papers, with labels, units in the headers and the notes as footnotes.")
 @click.option("--columns", help="Columns to show, comma-separated (default: all).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.pass_context
@@ -86,14 +98,18 @@ def synth(ctx, by, model, method, test, sensitivity, scenarios, moderator, as_ma
     the table (on stderr for csv and json).
     """
     facets = _facets(by)
+    if fmt == "xlsx" and not output:
+        raise KBError("--format xlsx writes a workbook: give --output FILE.xlsx")
     filters = parsed_filters(filters)
     response = filters.pop("response", None)
     if sum(map(bool, (sensitivity, moderator, as_map))) > 1:
         raise KBError("choose one of --sensitivity, --moderator and --map")
     if sensitivity:
-        emit(_sensitivity(ctx, response or "soc_stock", facets, model, method, test, filters, fmt,
-                          scenarios, columns), output)
+        _write(*_sensitivity(ctx, response or "soc_stock", facets, model, method, test, filters,
+                             scenarios, columns), fmt, output)
         return
+    if moderator and fmt == "xlsx":
+        raise KBError("--moderator gives two tables: choose a --format other than xlsx")
     if moderator:
         emit(_moderation(ctx, response or "soc_stock", moderator, model, method, test, filters, fmt),
              output)
@@ -105,18 +121,33 @@ def synth(ctx, by, model, method, test, sensitivity, scenarios, moderator, as_ma
             rows = graph.synthesis_rows(kb, response=response or "soc_stock", **filters)
         vocabularies = {f: kb.vocabulary_names(FACET_VOCABULARY[f]) for f in facets
                         if f in FACET_VOCABULARY}
+        labels = facet_labels(kb, facets)
+        response_label = facet_labels(kb, ["response"])["response"]
         note_missing(kb, filters)
     if as_map:
-        emit(_format(_map(rows, facets, vocabularies), fmt), output)
+        _write(_map(rows, facets, vocabularies), {}, fmt, output)
         return
     table = _synthesis(rows, facets, model, method, test)
-    text = _format(_chosen(table, columns), fmt)
-    notes = synthesis_notes(rows, table, facets, model, method, test)
-    if fmt in ("csv", "json"):  # keep the data file parseable: notes go to stderr
-        click.echo("\n".join(notes), err=True)
-    elif notes:
-        text += notes_block(notes, fmt)
-    emit(text, output)
+    notes = export_notes(rows, table, facets, model, method, test)
+    chosen = _chosen(table, columns)
+    response = response or "soc_stock"
+    title = caption(response_label.get(response, response), facets, model, method)
+    _write(chosen, table_layout(chosen, labels, notes, title), fmt, output)
+
+
+def _write(frame: pd.DataFrame, options: dict, fmt: str, output: str | None) -> None:
+    """The table in ``fmt`` to ``output`` or stdout; the notes of a data format (csv, json)
+    go to stderr, so the file stays parseable, and the terminal table has no caption."""
+    options = dict(options)
+    if fmt in DATA_FORMATS and options.get("notes"):
+        click.echo("\n".join(options["notes"]), err=True)
+    if fmt == "table":
+        options.pop("caption", None)
+    if fmt == "xlsx":
+        Path(output).write_bytes(table_bytes(frame, fmt, **options))
+        click.echo(f"wrote {output}")
+        return
+    emit(render_table(frame, fmt, **options), output)
 
 
 def _synthesis(rows: pd.DataFrame, facets: list[str], model: str, method: str,
@@ -135,17 +166,18 @@ SENSITIVITY_COLUMNS = ["scenario", "dropped", "model", "k_effects", "n_sites", "
                        "certainty", "changes", "fragile"]
 
 
-def _sensitivity(ctx, response, facets, model, method, test, filters, fmt, family, columns) -> str:
-    """The sensitivity table, and under it which groups are fragile and why."""
+def _sensitivity(ctx, response, facets, model, method, test, filters, family, columns):
+    """The sensitivity table and its render options, its notes saying which groups are
+    fragile and why."""
     from ..claims.sensitivity import SCENARIO_FAMILIES, sensitivity_table
 
     chosen = None if family == "all" else SCENARIO_FAMILIES[family]
     with open_kb(ctx) as kb:
         result = sensitivity_table(kb, response, facets, scenarios=chosen, model=model,
                                    method=method, test=test, **filters)
+        labels = facet_labels(kb, facets)
         note_missing(kb, filters)
-    table = result.to_frame()[[*facets, *SENSITIVITY_COLUMNS]]
-    text = _format(_chosen(table, columns), fmt)
+    table = _chosen(result.to_frame()[[*facets, *SENSITIVITY_COLUMNS]], columns)
     lines = [f"Sensitivity of the {model} synthesis of {response} by {', '.join(facets)}: each "
              "scenario re-runs the synthesis on changed rows; 'changes' names the conclusions "
              "(sign, significance, certainty) that differ from the base row."]
@@ -153,7 +185,7 @@ def _sensitivity(ctx, response, facets, model, method, test, filters, fmt, famil
         if row["fragile"]:
             group = " · ".join(str(row[f]) for f in facets)
             lines.append(f"Fragile: {group} — {row['fragile_under']}")
-    return _with_notes(text, lines, fmt)
+    return table, table_layout(table, labels, lines)
 
 
 def _moderation(ctx, response, moderator, model, method, test, filters, fmt) -> str:
@@ -213,8 +245,10 @@ def _map(rows: pd.DataFrame, facets: list[str], vocabularies: dict) -> pd.DataFr
     return table.reset_index()
 
 
-def _format(frame: pd.DataFrame, fmt: str) -> str:
-    return render_table(frame, fmt, rounding=ROUNDING, pvalues=("q_pvalue", "sign_test_pvalue"))
+def _format(frame: pd.DataFrame, fmt: str, options: dict | None = None) -> str:
+    options = {k: v for k, v in (options or {"rounding": DECIMALS, "pvalues": PVALUES}).items()
+               if k not in ("notes", "caption")}
+    return render_table(frame, fmt, **options)
 
 
 CLAIM_COLUMNS = ["id", "n_supports", "n_contradicts", "n_qualifies", "certainty", "leaning",
