@@ -21,6 +21,7 @@ import io
 import textwrap
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import NormalDist
 
 import matplotlib
@@ -38,6 +39,7 @@ from evidence.certainty import assumed_variance
 from evidence.synthesis import MISSING, RATIO_MEASURES, WARMING_LABELS, check_model, prepare_groups
 
 from .errors import KBError
+from .records import shown
 
 #: figure file formats, from a file's extension
 FORMATS = ("svg", "pdf", "png")
@@ -66,7 +68,8 @@ MAX_SITE_CHARS = 40
 # matplotlib's rcParams are one global dict: saving is serialised so that one thread's
 # rc_context cannot leak into another's export
 _SAVE_LOCK = threading.Lock()
-_SAVE_RC = {"svg.fonttype": "none", "svg.hashsalt": "soc-kb", "pdf.fonttype": 42}
+_SAVE_RC = {"svg.fonttype": "none", "svg.hashsalt": "soc-kb", "pdf.fonttype": 42,
+            "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}  # bundled with matplotlib
 
 
 # ---------------------------------------------------------------- export
@@ -74,10 +77,11 @@ _SAVE_RC = {"svg.fonttype": "none", "svg.hashsalt": "soc-kb", "pdf.fonttype": 42
 
 def output_format(path) -> str:
     """The figure format of a file name from its extension (``fig.pdf`` -> ``"pdf"``)."""
-    suffix = str(path).rpartition(".")[2].lower() if "." in str(path) else ""
+    name = Path(str(path)).name
+    suffix = name.rpartition(".")[2].lower() if "." in name else ""
     if suffix not in FORMATS:
-        raise KBError(f"{str(path)[:80]}: unknown figure format {('.' + suffix) if suffix else '(no extension)'}"
-                      f"; use .svg, .pdf or .png")
+        raise KBError(f"{shown(str(path))}: unknown figure format "
+                      f"{shown('.' + suffix) if suffix else '(no extension)'}; use .svg, .pdf or .png")
     return suffix
 
 
@@ -89,7 +93,7 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     bytes.
     """
     if fmt not in FORMATS:
-        raise KBError(f"figure format {str(fmt)[:20]!r} is not one of {', '.join(FORMATS)}")
+        raise KBError(f"figure format {shown(fmt)} is not one of {', '.join(FORMATS)}")
     if fmt == "png":
         _check_png_size(fig)
     metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": None}[fmt]
@@ -138,9 +142,10 @@ def _year(value) -> str:
 
 
 def _num(value, spec: str) -> str:
-    """A number as ``spec`` formats it, without a sign on a value that rounds to zero."""
+    """A number as ``spec`` formats it; exactly 0 without a sign (a small negative value
+    keeps its sign, "-0.00", as metafor prints it: the CI does include values below 0)."""
     text = format(value, spec)
-    return text[1:] if text[0] in "+-" and float(text) == 0 else text
+    return text[1:] if text[0] in "+-" and value == 0 else text
 
 
 def ci_text(estimate, low, high, digits=2) -> str:
@@ -348,7 +353,7 @@ def _ordered(units: pd.DataFrame, order: str) -> pd.DataFrame:
 
 def _check_order(order: str) -> str:
     if order not in ORDERS:
-        raise KBError(f"order {str(order)[:30]!r} is not one of {', '.join(ORDERS)}")
+        raise KBError(f"order {shown(order)} is not one of {', '.join(ORDERS)}")
     return order
 
 
@@ -681,9 +686,11 @@ def _draw_marks(ax, rows: pd.DataFrame) -> None:
 def _diamond(ax, row, i: int) -> None:
     overall = not row.group
     points = [(row.ci_low, i), (row.estimate, i - 0.38), (row.ci_high, i), (row.estimate, i + 0.38)]
+    # the label names the group (read back by tests and tools); the gid is a valid SVG id
     ax.add_patch(Polygon(points, closed=True, facecolor="black" if overall else "0.55",
                          edgecolor="black", lw=0.6, zorder=4,
-                         gid=f"pooled:{row.group}" if row.group else "pooled"))
+                         label=f"pooled: {row.group}" if row.group else "pooled",
+                         gid=f"pooled-{i}"))
 
 
 def _draw_text(fig, place, panel: Panel, spec: dict) -> None:
