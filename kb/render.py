@@ -89,6 +89,15 @@ def notes_text(lines: list[str], fmt: str) -> str:
     return "\n" + "".join(f"{line}\n" for line in lines)
 
 
+def readable_cells(frame: pd.DataFrame, columns: list[str] | None = None, *, rounding=None,
+                   pvalues: tuple[str, ...] = (), headers: dict | None = None,
+                   labels: dict | None = None) -> tuple[list[str], list[list[str]], list[bool]]:
+    """(headers, rows of cell texts, which columns are numbers) as the formats for reading
+    show them, for a layout of one's own (the PDF report)."""
+    table = _Readable(frame, columns, rounding, pvalues, headers, labels)
+    return table.headers, list(table.rows()), table.numeric
+
+
 def records(frame: pd.DataFrame) -> list[dict]:
     """Rows as dicts of plain Python values, missing values as None (JSON-ready)."""
     return [{k: plain_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]

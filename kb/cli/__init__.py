@@ -28,6 +28,7 @@ COMMANDS = {
     "synth": "synth:synth",
     "claims": "synth:claims",
     "claim": "synth:claim",
+    "report": "report:report",
     "plot": "plot:plot",
 }
 
