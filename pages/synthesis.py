@@ -150,3 +150,39 @@ with right:
         st.info("One site only: nothing to leave out.")
     else:
         st.altair_chart(charts.leave_one_out(loo, result.estimate), width="stretch")
+
+st.markdown("**Figure files**")
+st.caption("The forest and funnel plots of this group as a meta-analyst draws them: Author Year — "
+           "site rows, estimate [95 % CI] and weight columns, the model and its assumptions "
+           "stated (docs/figures.md; the same as soc-kb plot).")
+if st.toggle("Make the files: SVG and PDF (vector), PNG (300 dpi)", key="figure_files"):
+
+    @st.cache_data(show_spinner="Drawing…", max_entries=32)
+    def _figure_file(effects, kind, facet, model, method, title, fmt):
+        from kb import figures
+
+        if kind == "forest":
+            fig = figures.forest_figure(effects, model=model, method=method, by=facet, title=title)
+        else:
+            fig = figures.funnel_figure(effects, model=model, method=method, title=title)
+        return figures.figure_bytes(fig, fmt)
+
+    whole = group == "all groups together"
+    facet = by[0] if whole and len(by) == 1 and by[0] != "mechanism" else None  # a diamond each
+    shown_columns = [c for c in ("id", "yi", "vi", "study_id", "source_key", "first_author", "year",
+                                 "site", "variance_note", "measure", "response", facet)
+                     if c and c in effects]
+    title = show_response(response) + ("" if whole else f" — {group}")
+    stem = "-".join("".join(ch if ch.isalnum() else "-" for ch in part).strip("-")
+                    for part in (response, "all" if whole else group, model))
+    mimes = {"svg": "image/svg+xml", "pdf": "application/pdf", "png": "image/png"}
+    for kind in ("forest", "funnel"):
+        cells = st.columns(3)
+        for cell, (fmt, mime) in zip(cells, mimes.items(), strict=True):
+            try:
+                data = _figure_file(effects[shown_columns], kind, facet, model, method, title, fmt)
+            except KBError as exc:
+                cell.info(f"No {kind} plot file: {explorer.plain(str(exc))}")
+                break
+            cell.download_button(f"{kind.capitalize()} plot .{fmt}", data, mime=mime,
+                                 file_name=f"{kind}-{stem}.{fmt}", key=f"figure_{kind}_{fmt}")
