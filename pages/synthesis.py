@@ -6,9 +6,10 @@ import streamlit as st
 import evidence
 from evidence import synthesis
 from kb import KBError, explorer
-from kb.claims.notes import notes_block, synthesis_notes
+from kb.claims import report
+from kb.claims.notes import caption, export_notes, synthesis_notes, table_layout
 from kb.explorer import charts
-from kb.render import render_table
+from kb.render import table_bytes
 from pages._common import compute, fetch, options
 
 st.title("Synthesis")
@@ -58,12 +59,32 @@ st.caption("Estimates are lnRR (warmed vs control) with 95 % CI and prediction i
 st.caption("\n\n".join(explorer.plain(note) for note in notes))
 
 stem = explorer.synthesis_file_stem(response, by, model)
-down = st.columns(3)
-for col, (fmt, ext, mime) in zip(down, [("csv", "csv", "text/csv"), ("markdown", "md", "text/markdown"),
-                                        ("latex", "tex", "application/x-tex")], strict=True):
-    text = render_table(table, fmt, rounding=3)
-    text += "" if fmt == "csv" else notes_block(notes, fmt)
-    col.download_button(f"Download {fmt}", text, key=f"down_{fmt}", file_name=f"{stem}.{ext}", mime=mime)
+layout = table_layout(table, compute(path, "kb.claims.notes.facet_labels", facets=tuple(by)),
+                      export_notes(rows, table, by, model, method, None),
+                      caption(show_response(response), by, model, method))
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+down = st.columns(7)
+for col, (fmt, label, ext, mime) in zip(down[:5], [
+        ("csv", "CSV", "csv", "text/csv"), ("markdown", "Markdown", "md", "text/markdown"),
+        ("latex", "LaTeX", "tex", "application/x-tex"), ("html", "HTML", "html", "text/html"),
+        ("xlsx", "XLSX", "xlsx", XLSX)], strict=True):
+    col.download_button(f"Download {label}", table_bytes(table, fmt, **layout), key=f"down_{fmt}",
+                        file_name=f"{stem}.{ext}", mime=mime)
+
+
+def report_file(fmt: str):
+    """The report, made only when its button is pressed (it runs the sensitivity analysis)."""
+    def make() -> bytes:
+        with explorer.open_base(path) as base:
+            return report.build_report(base, response, by, model=model, method=method).write(fmt)
+    return make
+
+
+for col, fmt, mime in ((down[5], "html", "text/html"), (down[6], "pdf", "application/pdf")):
+    col.download_button(f"Report ({fmt.upper()})", report_file(fmt), key=f"report_{fmt}",
+                        file_name=report.report_file_name(response, by, model, fmt), mime=mime,
+                        help="Methods, table, certainty, forest and funnel plots, sensitivity, "
+                             "references and the query that reproduces it (soc-kb report)")
 
 with st.expander("Sensitivity to the assumptions"):
     st.caption("Each group re-run with the SRDB error read as an SD (n = 3, 4, 6), without "

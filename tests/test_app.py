@@ -420,7 +420,9 @@ def test_synthesis_table_plots_and_downloads(app_db):
     at.selectbox(key="syn_response").select("soc_stock").run()
     table = at.dataframe[0].value
     assert "boreal" in set(table["biome"]) and {"k_effects", "estimate", "percent_change", "certainty"} <= set(table.columns)
-    assert [d.proto.label for d in at.download_button] == ["Download csv", "Download markdown", "Download latex"]
+    assert [d.proto.label for d in at.download_button][:7] == [
+        "Download CSV", "Download Markdown", "Download LaTeX", "Download HTML", "Download XLSX",
+        "Report (HTML)", "Report (PDF)"]  # the table's downloads, then the synthesis report
     with KnowledgeBase(app_db) as kb:
         boreal = kb.effects(response="soc_stock", biome="boreal")
     at.selectbox(key="group").select("boreal").run()
