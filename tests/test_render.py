@@ -10,12 +10,14 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from evidence.synthesis import synthesize
 from kb import KnowledgeBase
 from kb.claims import graph
 from kb.claims.notes import HEADERS, export_notes, facet_labels, table_layout
+from kb.cli import cli
 from kb.render import (
     BINARY_FORMATS,
     FORMATS,
@@ -209,3 +211,28 @@ def test_synthesis_footnotes_name_model_estimator_dependence_and_assumed_varianc
     for fmt in ("markdown", "html", "latex"):
         assert "pooled with an assumed variance" in render_table(pd.DataFrame({"x": [1]}), fmt,
                                                                  notes=layout["notes"])
+
+
+# -- the command line meets the renderer -------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["studies", "effects", "sources", "claims"])
+def test_query_markdown_shows_no_nan_none_or_na(seeded_file, table):
+    result = CliRunner().invoke(cli, ["--db", str(seeded_file), "query", "--table", table,
+                                      "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    # case matters: "none" is a value of the verification vocabulary, "None" is Python's
+    assert not re.search(r"\bnan\b|\bNaN\b|\bNone\b|<NA>|\bNaT\b", result.stdout)
+
+
+def test_synth_writes_xlsx_only_to_a_file(seeded_copy, tmp_path):
+    args = ["--db", str(seeded_copy), "synth", "--by", "biome", "--response", "soil_respiration",
+            "--format", "xlsx"]
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 1
+    assert "--format xlsx writes a workbook: give --output FILE.xlsx" in refused.output
+    target = tmp_path / "table.xlsx"
+    assert CliRunner().invoke(cli, [*args, "--output", str(target)]).exit_code == 0
+    book = load_workbook(target)
+    assert "Estimate (lnRR)" in [c.value for c in book["Table"][1]]
+    assert any("Model: multilevel, REML" in (r[0].value or "") for r in book["Notes"].iter_rows())
