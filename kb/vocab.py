@@ -128,7 +128,7 @@ WARMING_METHODS = _terms(
 )
 
 RESPONSES = _terms(
-    ("soc_stock", "SOC stock", "Soil organic carbon stock", ["soil carbon stock", "soc", "soil organic carbon", "c_soilmineral"], {"default_units": "g C m-2"}),
+    ("soc_stock", "SOC stock", "Soil organic carbon stock", ["soil carbon stock", "soc", "soil organic carbon"], {"default_units": "g C m-2"}),
     ("soc_concentration", "SOC concentration", "Soil organic carbon concentration", ["soil carbon content", "%c", "carbon concentration"], {"default_units": "g C kg-1"}),
     ("maoc", "Mineral-associated OC", "Mineral-associated (heavy fraction) organic carbon", ["mineral-associated organic carbon", "heavy fraction"], {"default_units": "g C kg-1"}),
     ("poc", "Particulate OC", "Particulate (light fraction) organic carbon", ["particulate organic carbon", "light fraction", "fpom"], {"default_units": "g C kg-1"}),
@@ -136,6 +136,9 @@ RESPONSES = _terms(
     ("soil_respiration_rate", "Soil respiration rate", "Mean soil CO2 efflux rate over a stated period", ["rs_growingseason", "soil co2 flux", "growing-season respiration", "flux rate"], {"default_units": "umol CO2 m-2 s-1"}),
     ("heterotrophic_respiration", "Heterotrophic respiration", "Annual heterotrophic (microbial) soil respiration", ["rh", "rh_annual", "microbial respiration"], {"default_units": "g C m-2 yr-1"}),
     ("autotrophic_respiration", "Autotrophic respiration", "Annual root (autotrophic) respiration", ["ra", "ra_annual", "root respiration"], {"default_units": "g C m-2 yr-1"}),
+    ("root_contribution", "Root contribution to soil respiration", "Fraction of annual soil respiration from roots (autotrophic), SRDB RC_annual", ["rc", "rc_annual", "root contribution"], {"default_units": "fraction"}),
+    ("q10", "Q10 of soil respiration", "Temperature sensitivity of soil respiration: the factor by which it rises per 10 °C, from a fitted temperature-response model", ["q10 of soil respiration", "temperature sensitivity of soil respiration"], {"default_units": "dimensionless"}),
+    ("r10", "Soil respiration at 10 °C", "Soil respiration rate at 10 °C from a fitted temperature-response model (basal rate)", ["r10", "basal respiration", "reference respiration"], {"default_units": "umol CO2 m-2 s-1"}),
     ("microbial_biomass", "Microbial biomass carbon", "Microbial biomass carbon", ["mbc", "microbial biomass carbon"], {"default_units": "mg C kg-1"}),
     ("microbial_cue", "Microbial CUE", "Microbial carbon use efficiency", ["cue", "carbon use efficiency"], {"default_units": "fraction"}),
     ("root_biomass", "Root biomass", "Root biomass or fine-root production", ["fine roots", "root production"], {"default_units": "g m-2"}),
