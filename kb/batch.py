@@ -42,11 +42,13 @@ _SINGULAR = {"sources": "source", "studies": "study", "claims": "claim", "synthe
 
 @dataclass
 class Batch:
-    """Validated rows per table, in insertion order, plus study–mechanism pairs."""
+    """Validated rows per table, in insertion order, plus study–mechanism pairs and
+    (alias, claim id) pairs."""
 
     rows: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in TABLES})
     labels: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in TABLES})
     mechanisms: list[tuple[str, str]] = field(default_factory=list)
+    aliases: list[tuple[str, str]] = field(default_factory=list)
 
     def count(self) -> dict[str, int]:
         return {table: len(rows) for table, rows in self.rows.items() if rows}
@@ -81,6 +83,7 @@ def _validate_all(store, records, batch: Batch, origins: dict) -> None:
             batch.rows[table].append(row)
             batch.labels[table].append(label)
     _collect_mechanisms(batch)
+    collect_aliases(batch)
 
 
 def _complete(store, table: str, row: dict, now: str, label: str | None = None) -> dict:
@@ -120,10 +123,18 @@ def _collect_mechanisms(batch: Batch) -> None:
             batch.mechanisms.append((row["id"], mechanism))
 
 
+def collect_aliases(batch: Batch) -> None:
+    """Move each claim's ``aliases`` out of its row into ``batch.aliases`` (alias, claim id)."""
+    for row in batch.rows["claims"]:
+        batch.aliases.extend((alias, row["id"]) for alias in row.pop("aliases", []))
+
+
 def _check_against_store(store, batch: Batch) -> None:
     _assign_effect_ids(store, batch)
     _assign_link_ids(store, batch)
     _assign_link_ids(store, batch, "synthesis_links")
+    check_aliases(store, batch)
+    _resolve_claim_aliases(store, batch)
     for table in TABLES:
         _check_vocabularies(store, batch, table)
         _check_duplicate_keys(store, batch, table)
@@ -192,6 +203,60 @@ def _check_references(store, batch: Batch, table: str) -> None:
             if name in row and row[name] not in known:
                 raise RecordError(f"{shown(row[name])} is not a known {_SINGULAR[target]} key",
                                   table=table, record=label, field=name, value=row[name], allowed=fix)
+
+
+def check_aliases(store, batch: Batch, updating: str | None = None) -> None:
+    """An alias is a retired claim id: never the id of a claim (stored or in the batch) and
+    the alias of one claim only; a new claim may not take an alias as its id. ``updating``
+    is the claim whose aliases an update rewrites (its own stored aliases are no conflict)."""
+    labels = dict(zip((r["id"] for r in batch.rows["claims"]), batch.labels["claims"], strict=True))
+    new_ids = set(labels)
+    names = [a for a, _ in batch.aliases] + list(new_ids)
+    stored = {a: c for a, c in store.claim_alias_targets(names).items() if c != updating}
+    claims = store.existing_keys("claims", [a for a, _ in batch.aliases])
+    seen: dict[str, str] = {}
+    for alias, claim_id in batch.aliases:
+        where = {"table": "claims", "record": labels[claim_id], "field": "aliases", "value": alias}
+        if alias in new_ids or alias in claims:
+            raise DuplicateError(f"'{alias}' is the id of a claim, not a retired id",
+                                 allowed="an alias names a claim merged into this one; remove "
+                                         "that claim first or leave the alias out", **where)
+        owner = seen.get(alias) or stored.get(alias)
+        if owner is not None:
+            raise DuplicateError(f"'{alias}' is already an alias of claim '{owner}'",
+                                 allowed="a retired id names one claim", **where)
+        seen[alias] = claim_id
+    for claim_id, label in labels.items():
+        if claim_id in stored:
+            raise DuplicateError(f"'{claim_id}' is an alias of claim '{stored[claim_id]}' (a "
+                                 "retired id)", table="claims", record=label, field="id",
+                                 value=claim_id, allowed="a retired id is never reused; choose another id")
+
+
+#: (table, field) of every reference to a claim that may name an alias
+CLAIM_REFERENCES = (("claim_links", "claim_id"), ("claim_links", "other_claim_id"),
+                    ("synthesis_links", "claim_id"))
+
+
+def _resolve_claim_aliases(store, batch: Batch) -> None:
+    """A link may name a claim by an alias (stored or in this batch): it is stored under the
+    canonical id. A link that an alias turns into a link of a claim to itself is refused."""
+    batch_ids = {row["id"] for row in batch.rows["claims"]}
+    wanted = {row[name] for table, name in CLAIM_REFERENCES for row in batch.rows[table]
+              if name in row and row[name] not in batch_ids}
+    wanted -= store.existing_keys("claims", list(wanted))
+    if not wanted:
+        return
+    targets = {**store.claim_alias_targets(list(wanted)), **dict(batch.aliases)}
+    for table, name in CLAIM_REFERENCES:
+        for row in batch.rows[table]:
+            if row.get(name) in wanted and row[name] in targets:
+                row[name] = targets[row[name]]
+    for row, label in zip(batch.rows["claim_links"], batch.labels["claim_links"], strict=True):
+        if row.get("other_claim_id") == row["claim_id"]:
+            raise RecordError(f"links claim '{row['claim_id']}' to itself (one id is an alias of "
+                              "the other)", table="claim_links", record=label, field="other_claim_id",
+                              allowed="link two different claims")
 
 
 def _check_dois(store, batch: Batch) -> None:

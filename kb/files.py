@@ -2,10 +2,10 @@
 
 A YAML or JSON record file is a mapping with any of the keys ``sources``, ``studies``,
 ``effects``, ``claims``, ``claim_links``, ``syntheses``, ``synthesis_links``, each a list of
-records whose fields are the column names (``mechanisms`` as a list, a synthesis's
-``filters`` as a mapping). A CSV file holds one table's records; the table is named by
-``--table`` or by the file name (``studies.csv``), ``mechanisms`` are separated by ``;``
-and ``filters`` is JSON text (``{"origin": ["srdb"]}``).
+records whose fields are the column names (a study's ``mechanisms`` and a claim's ``aliases``
+as lists, a synthesis's ``filters`` as a mapping). A CSV file holds one table's records; the
+table is named by ``--table`` or by the file name (``studies.csv``), ``mechanisms`` and
+``aliases`` are separated by ``;`` and ``filters`` is JSON text (``{"origin": ["srdb"]}``).
 
 Reading is bounded: files, nesting, text and numbers have the limits named in
 :mod:`kb.records` (``MAX_FILE_BYTES``, ``MAX_YAML_BYTES``, ``MAX_NESTING``, ...), YAML is read
@@ -42,6 +42,8 @@ from .schema import COLUMNS
 
 RECORD_SUFFIXES = {".yaml", ".yml", ".json", ".csv", ".bib"}
 _LIST_SEPARATOR = ";"
+#: table -> its list field, one ``;``-separated cell in a CSV file
+LIST_FIELDS = {"studies": "mechanisms", "claims": "aliases"}
 
 
 def read_record_files(paths, table: str | None = None):
@@ -323,7 +325,7 @@ def _csv_problem(exc: csv.Error) -> str:
 def _check_header(path: Path, table: str, header) -> None:
     if not header:
         raise FileFormatError(f"{path}: empty file; the first line must name the columns")
-    allowed = set(COLUMNS[table]) | ({"mechanisms"} if table == "studies" else set())
+    allowed = set(COLUMNS[table]) | ({LIST_FIELDS[table]} if table in LIST_FIELDS else set())
     unknown = [h for h in header if h not in allowed]
     if unknown:
         raise FileFormatError(f"{path} line 1: unknown column {shown(unknown[0])} for table "
@@ -340,8 +342,9 @@ def row_width(row: dict) -> int:
 
 def _csv_record(row: dict) -> dict:
     record = {k: v for k, v in row.items() if v is not None and v.strip() != ""}
-    if "mechanisms" in record:
-        record["mechanisms"] = [m.strip() for m in record["mechanisms"].split(_LIST_SEPARATOR) if m.strip()]
+    for name in LIST_FIELDS.values():
+        if name in record:
+            record[name] = [m.strip() for m in record[name].split(_LIST_SEPARATOR) if m.strip()]
     return record
 
 
@@ -358,6 +361,10 @@ def export_records(store) -> dict[str, list[dict]]:
             mechanisms = _mechanisms_by_study(store)
             for row in rows:
                 row["mechanisms"] = mechanisms.get(row["id"], [])
+        if table == "claims":
+            aliases = _aliases_by_claim(store)
+            for row in rows:
+                row["aliases"] = aliases.get(row["id"], [])
         if table == "syntheses":  # stored as canonical JSON text; a mapping in the file
             for row in rows:
                 row["filters"] = json.loads(row["filters"]) if row["filters"] else None
@@ -370,6 +377,13 @@ def _mechanisms_by_study(store) -> dict[str, list[str]]:
     for study_id, mechanism in store.db.execute(
             "SELECT study_id, mechanism FROM study_mechanisms ORDER BY study_id, mechanism"):
         found.setdefault(study_id, []).append(mechanism)
+    return found
+
+
+def _aliases_by_claim(store) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for alias, claim_id in store.claim_aliases().itertuples(index=False):
+        found.setdefault(claim_id, []).append(alias)
     return found
 
 
@@ -426,7 +440,7 @@ def _export_csv(data: dict, folder: Path) -> None:
                               "give a folder path")
     texts = {}
     for table, rows in data.items():
-        columns = list(COLUMNS[table]) + (["mechanisms"] if table == "studies" else [])
+        columns = list(COLUMNS[table]) + ([LIST_FIELDS[table]] if table in LIST_FIELDS else [])
         out = io.StringIO(newline="")
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
@@ -440,8 +454,9 @@ def _export_csv(data: dict, folder: Path) -> None:
 
 
 def _csv_row(row: dict) -> dict:
-    if "mechanisms" in row:
-        return row | {"mechanisms": _LIST_SEPARATOR.join(row["mechanisms"])}
+    for name in LIST_FIELDS.values():
+        if name in row:
+            return row | {name: _LIST_SEPARATOR.join(row[name])}
     if isinstance(row.get("filters"), dict):  # a synthesis's filters: one JSON cell
         return row | {"filters": json.dumps(row["filters"], sort_keys=True, ensure_ascii=False)}
     return row

@@ -296,6 +296,18 @@ class ClaimRecord(_Record):
     quote: Text | None = None
     origin: Line | None = None
     notes: Text | None = None
+    # the retired ids of claims merged into this one: each keeps naming this claim
+    aliases: Annotated[list[Id], Field(max_length=MAX_LIST_ITEMS)] = []
+
+    @model_validator(mode="after")
+    def _aliases_are_other_ids(self):
+        if self.id in self.aliases:
+            raise ValueError(f"aliases: '{self.id}' is the claim's own id; an alias is the "
+                             "retired id of a claim merged into this one")
+        repeated = next((a for i, a in enumerate(self.aliases) if a in self.aliases[:i]), None)
+        if repeated is not None:
+            raise ValueError(f"aliases: '{repeated}' is listed twice; each alias once")
+        return self
 
 
 # -- syntheses ----------------------------------------------------------------------------

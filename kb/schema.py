@@ -1,7 +1,8 @@
 """The database schema and its migrations: the one place that creates or changes tables.
 
 Tables (see docs/knowledge-base.md): vocabulary tables (with synonyms), ``sources``, ``studies``,
-``study_mechanisms``, ``effects``, ``claims``, ``claim_links`` and the ``changes`` audit.
+``study_mechanisms``, ``effects``, ``claims`` (with ``claim_aliases``, the retired ids of merged
+claims), ``claim_links`` and the ``changes`` audit.
 Foreign keys point every vocabulary field at its table, so SQLite refuses an unknown
 value even when a write bypasses the Python layer.
 """
@@ -243,6 +244,30 @@ def m003_site_descriptors(db: Database) -> None:
                           ("site_soc_depth_cm", '"site_soc_depth_cm" > 0'),
                           ("warming_level_c", '"warming_level_c" > 0')):
         db.execute(f'ALTER TABLE "studies" ADD COLUMN "{column}" REAL CHECK ({check})')
+
+
+_DDL_CLAIM_ALIASES = f"""
+CREATE TABLE "claim_aliases" (
+  "alias" TEXT PRIMARY KEY,
+  "claim_id" TEXT NOT NULL {_FK} "claims"("id") ON DELETE CASCADE
+);
+CREATE INDEX "idx_claim_aliases_claim" ON "claim_aliases"("claim_id");
+CREATE TRIGGER "claim_aliases_not_a_claim" BEFORE INSERT ON "claim_aliases"
+WHEN EXISTS (SELECT 1 FROM "claims" WHERE "id" = NEW."alias")
+BEGIN SELECT RAISE(ABORT, 'a claim alias may not be the id of a claim'); END;
+CREATE TRIGGER "claims_not_an_alias" BEFORE INSERT ON "claims"
+WHEN EXISTS (SELECT 1 FROM "claim_aliases" WHERE "alias" = NEW."id")
+BEGIN SELECT RAISE(ABORT, 'a claim id may not be an alias of another claim'); END
+"""
+
+
+@migrations()
+def m004_claim_aliases(db: Database) -> None:
+    """Claim aliases: the retired ids of claims merged into another (``alias`` -> the
+    canonical ``claim_id``), so an old id keeps naming its claim. An alias is never the id
+    of a claim, and removing a claim removes its aliases."""
+    for statement in filter(str.strip, _DDL_CLAIM_ALIASES.split(";\n")):
+        db.execute(statement)
 
 
 def index_new_rows(db: Database, table: str, after_rowid: int) -> None:

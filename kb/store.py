@@ -211,6 +211,22 @@ class KnowledgeBase:
                               [claim_id, synthesis_id]).fetchone()
         return row is not None
 
+    def claim_alias_targets(self, names: list) -> dict[str, str]:
+        """Of ``names``, those that are claim aliases -> the id of the claim each names."""
+        found: dict[str, str] = {}
+        for start in range(0, len(names), 500):
+            chunk = names[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(self.db.execute(
+                f"SELECT alias, claim_id FROM claim_aliases WHERE alias IN ({marks})", chunk))
+        return found
+
+    def resolve_claim(self, claim_id) -> str:
+        """The id of the claim ``claim_id`` names: itself, or the claim an alias (a retired
+        id of a merged claim) points to. An unknown id is returned as it is."""
+        row = self.db.execute("SELECT claim_id FROM claim_aliases WHERE alias = ?", [claim_id]).fetchone()
+        return row[0] if row else claim_id
+
     def max_link_id(self) -> int:
         return self.db.execute("SELECT coalesce(max(id), 0) FROM claim_links").fetchone()[0]
 
@@ -283,6 +299,9 @@ class KnowledgeBase:
             if table == "studies" and batch.mechanisms:
                 self.db.conn.executemany(
                     "INSERT INTO study_mechanisms (study_id, mechanism) VALUES (?, ?)", batch.mechanisms)
+            if table == "claims" and batch.aliases:
+                self.db.conn.executemany(
+                    "INSERT INTO claim_aliases (alias, claim_id) VALUES (?, ?)", batch.aliases)
 
     def _insert_rows(self, table: str, rows: list[dict], progress=None) -> None:
         columns = list(schema.COLUMNS[table])
@@ -311,16 +330,28 @@ class KnowledgeBase:
         """One stored record as a dict (studies include their ``mechanisms`` list)."""
         if table not in PK:
             raise KBError(f"unknown table '{table}'; expected one of {', '.join(PK)}")
+        key = self.resolve_claim(key) if table == "claims" else key
         row = self.db.execute(f'SELECT * FROM "{table}" WHERE "{PK[table]}" = ?', [key]).fetchone()
         if row is None:
             raise NotFoundError(f"{table}: no record with {PK[table]} {shown(key)}")
         record = dict(zip(schema.COLUMNS[table], row, strict=False))
         if table == "studies":
             record["mechanisms"] = self._mechanisms(key)
+        if table == "claims":
+            record["aliases"] = self._aliases(key)
         return record
 
     def study(self, study_id: str) -> dict:
         return self.get("studies", study_id)
+
+    def claim(self, claim_id: str) -> dict:
+        """One claim, by its id or an alias (a retired id), with its ``aliases`` list."""
+        return self.get("claims", claim_id)
+
+    def _aliases(self, claim_id: str) -> list[str]:
+        rows = self.db.execute("SELECT alias FROM claim_aliases WHERE claim_id = ? ORDER BY rowid",
+                               [claim_id])
+        return [r[0] for r in rows]
 
     def _mechanisms(self, study_id: str) -> list[str]:
         rows = self.db.execute("SELECT mechanism FROM study_mechanisms WHERE study_id = ? "
@@ -331,6 +362,7 @@ class KnowledgeBase:
 
     def update(self, table: str, key, changes: dict) -> dict:
         """Change some fields of a stored record (validated as a whole); return the new record."""
+        key = self.resolve_claim(key) if table == "claims" else key
         with self.write():
             before = self.get(table, key)
             if PK[table] in changes and changes[PK[table]] != key:
@@ -363,6 +395,12 @@ class KnowledgeBase:
         for _, mechanism in batch.mechanisms:
             check_term(self, "mechanisms", mechanism, table=table, record=label, field="mechanisms")
         clean["mechanisms"] = [m for _, m in batch.mechanisms]
+        if table == "claims":
+            from .batch import check_aliases, collect_aliases
+
+            collect_aliases(batch)
+            check_aliases(self, batch, updating=key)
+            clean["aliases"] = [a for a, _ in batch.aliases]
         self._check_still_unique(table, key, clean, label)
         return clean
 
@@ -403,6 +441,10 @@ class KnowledgeBase:
             self.db.execute("DELETE FROM study_mechanisms WHERE study_id = ?", [key])
             self.db.conn.executemany("INSERT INTO study_mechanisms VALUES (?, ?)",
                                      [(key, m) for m in record["mechanisms"]])
+        if table == "claims":
+            self.db.execute("DELETE FROM claim_aliases WHERE claim_id = ?", [key])
+            self.db.conn.executemany("INSERT INTO claim_aliases (alias, claim_id) VALUES (?, ?)",
+                                     [(a, key) for a in record["aliases"]])
 
     def update_source(self, key: str, **changes) -> dict:
         return self.update("sources", key, changes)
@@ -429,6 +471,7 @@ class KnowledgeBase:
 
     def remove(self, table: str, key, cascade: bool = False) -> int:
         """Remove a record; refuse if others depend on it unless ``cascade``. Returns rows removed."""
+        key = self.resolve_claim(key) if table == "claims" else key
         with self.write():
             self.get(table, key)
             dependents = self._dependents(table, key)
@@ -513,9 +556,13 @@ class KnowledgeBase:
         return _with_mechanism_lists(frame)
 
     def claims(self, limit: int | None = None, biome=None, ecosystem=None, mechanism=None,
-               depth_class=None, section=None, text=None, study_id=None) -> pd.DataFrame:
-        """Claims, filtered by scope, section or text, with counts of their evidence links."""
+               depth_class=None, section=None, text=None, study_id=None,
+               claim_id=None) -> pd.DataFrame:
+        """Claims, filtered by scope, section, text or id (an alias selects its claim), with
+        counts of their evidence links."""
         where = Where()
+        if as_list(claim_id):
+            where.any_of("c.id", [self.resolve_claim(c) for c in as_list(claim_id)])
         for value, column, vocab in ((biome, "scope_biome", "biomes"),
                                      (ecosystem, "scope_ecosystem", "ecosystems"),
                                      (mechanism, "scope_mechanism", "mechanisms"),
@@ -609,6 +656,15 @@ class KnowledgeBase:
                f"ORDER BY id = ? DESC, id{_limit(limit)}")
         return [row[0] for row in self.db.execute(sql, [contains or "", first, first])]
 
+    def claim_aliases(self, claim_id=None) -> pd.DataFrame:
+        """Claim aliases (``alias``, ``claim_id``): the retired ids of merged claims, by claim
+        then in the order given; ``claim_id`` (an id or an alias) selects one claim's."""
+        where = Where()
+        if as_list(claim_id):
+            where.any_of("claim_id", [self.resolve_claim(c) for c in as_list(claim_id)])
+        return self._frame(f"SELECT alias, claim_id FROM claim_aliases{where.sql()} "
+                           "ORDER BY claim_id, rowid", where.params, "claim_aliases")
+
     def table_rows(self, table: str) -> list[dict]:
         """Every stored row of a record table, in insertion order, as plain dicts."""
         if table not in PK:
@@ -623,8 +679,9 @@ class KnowledgeBase:
             "SELECT study_id, mechanism FROM study_mechanisms ORDER BY study_id, mechanism"))
 
     def links(self, claim_id=None, study_id=None, relation=None) -> pd.DataFrame:
-        """Claim links (evidence and claim-to-claim relations)."""
+        """Claim links (evidence and claim-to-claim relations); ``claim_id`` may be an alias."""
         where = Where()
+        claim_id = [self.resolve_claim(c) for c in as_list(claim_id) or []]
         for value, column in ((claim_id, "claim_id"), (study_id, "study_id"), (relation, "relation")):
             values = as_list(value)
             if values:
@@ -649,8 +706,10 @@ class KnowledgeBase:
         return record
 
     def synthesis_links(self, claim_id=None, synthesis_id=None, relation=None) -> pd.DataFrame:
-        """Claim ↔ synthesis links (a synthesis cited as a claim's evidence from data)."""
+        """Claim ↔ synthesis links (a synthesis cited as a claim's evidence from data);
+        ``claim_id`` may be an alias."""
         where = Where()
+        claim_id = [self.resolve_claim(c) for c in as_list(claim_id) or []]
         for value, column in ((claim_id, "claim_id"), (synthesis_id, "synthesis_id"),
                               (relation, "relation")):
             if as_list(value):

@@ -8,8 +8,9 @@ mechanism), ``located_in`` (study → biome), ``cites`` (study → source) and `
 ``contradicts`` / ``qualifies`` from a synthesis to a claim that cites it (with ``expects``,
 the curator's ``note`` and ``data_relation``, what the data say now). A synthesis node holds
 its saved query and its result, run on the data when the graph is built
-(:mod:`kb.claims.syntheses`). Attributes are never None or lists, so the graph writes to
-GraphML as it is.
+(:mod:`kb.claims.syntheses`). A claim node's ``aliases`` are the retired ids of claims merged
+into it (``;``-joined), and every function that takes a claim id takes an alias too.
+Attributes are never None or lists, so the graph writes to GraphML as it is.
 
 The questions it answers — evidence for a claim, contested claims, weak claims, the
 studies that bear on the most claims, what a new record changes — are functions that take
@@ -67,10 +68,22 @@ def build_graph(store, previous: nx.MultiDiGraph | None = None) -> nx.MultiDiGra
     for row in _records(store.claims()):
         G.add_node(f"claim:{row['id']}", kind="claim", label=row["id"],
                    **_clean(row, CLAIM_ATTRIBUTES))
+    _add_aliases(G, store)
     for row in _records(store.links()):
         _add_link(G, row)
     _add_syntheses(G, store, previous)
     return G
+
+
+def _add_aliases(G, store) -> None:
+    """A claim's aliases (retired ids of claims merged into it) as one ``;``-joined node
+    attribute. A stand-in store with only the reads above has none."""
+    if not hasattr(store, "claim_aliases"):
+        return
+    aliases = store.claim_aliases()
+    for claim_id, rows in aliases.groupby("claim_id", sort=False):
+        if f"claim:{claim_id}" in G:
+            G.nodes[f"claim:{claim_id}"]["aliases"] = ";".join(rows["alias"])
 
 
 def evidence_kinds(store) -> dict[str, str]:
@@ -180,10 +193,27 @@ def as_graph(store_or_graph) -> nx.MultiDiGraph:
 # -- one claim -----------------------------------------------------------------------------
 
 def claim_node(G, claim_id: str) -> str:
-    node = f"claim:{claim_id}"
-    if node not in G:
+    """The node of a claim given by its id or an alias."""
+    return f"claim:{resolve_claim(G, claim_id)}"
+
+
+def resolve_claim(G, claim_id: str) -> str:
+    """The id of the claim ``claim_id`` names in ``G``: itself, or the claim that holds it as
+    an alias (the retired id of a claim merged into it)."""
+    if f"claim:{claim_id}" in G:
+        return claim_id
+    canonical = _alias_index(G).get(claim_id)
+    if canonical is None:
         raise NotFoundError(f"claims: no record with id '{claim_id}'")
-    return node
+    return canonical
+
+
+def _alias_index(G) -> dict[str, str]:
+    """Alias -> the id of the claim holding it (one pass over the nodes: only ids that are
+    not claims' own get here)."""
+    return {alias: node.split(":", 1)[1] for node, aliases in G.nodes(data="aliases")
+            if isinstance(aliases, str) and G.nodes[node]["kind"] == "claim"
+            for alias in aliases.split(";")}
 
 
 EVIDENCE_COLUMNS = ("study_id", "relation", "via", "label", *STUDY_ATTRIBUTES, "mechanisms", "quote")
@@ -526,6 +556,7 @@ def _short(text, width: int) -> str:
 def claim_report(store_or_graph, claim_id: str) -> ClaimReport:
     """The evidence on a claim, its balance, contest and certainty with reasons."""
     G = as_graph(store_or_graph)
+    claim_id = resolve_claim(G, claim_id)
     claim = _claim(G, claim_id)
     evidence = claim_evidence(G, claim_id)
     data = claim_data(G, claim_id)
@@ -536,7 +567,8 @@ def claim_report(store_or_graph, claim_id: str) -> ClaimReport:
 
 
 def _claim(G, claim_id: str) -> dict:
-    """The claim's record as the graph holds it, with its id."""
+    """The claim's record as the graph holds it, with its (canonical) id."""
+    claim_id = resolve_claim(G, claim_id)
     attrs = G.nodes[claim_node(G, claim_id)]
     return {"id": claim_id, **{k: v for k, v in attrs.items() if k not in ("kind", "label")}}
 
@@ -877,7 +909,18 @@ def add_and_report(store, records: dict[str, list[dict]], **options) -> tuple[di
 def _impact_of(G, H, records: dict) -> ImpactReport:
     through = claims_through_data(G, H)
     ids = affected_claims(G, records) | affected_claims(H, records) | set(through)
-    return impact(claim_states(G, ids), claim_states(H, ids), records, through)
+    named = _canonical(G, _named_claims(records)) | _canonical(H, _named_claims(records))
+    return impact(claim_states(G, ids), claim_states(H, ids), records, through, named)
+
+
+def _canonical(G, names) -> set[str]:
+    """The ids of the claims ``names`` (ids or aliases) name in ``G``; unknown names dropped."""
+    found = {name for name in names if f"claim:{name}" in G}
+    rest = [name for name in names if name not in found]
+    if rest:
+        owners = _alias_index(G)
+        found |= {owners[name] for name in rest if name in owners}
+    return found
 
 
 def claims_through_data(G, H) -> dict[str, str]:
@@ -904,15 +947,16 @@ def affected_claims(G, records: dict) -> set[str]:
     ids = _named_claims(records) | {
         v.split(":", 1)[1] for s in studies if f"study:{s}" in G for v in G.successors(f"study:{s}")
         if G.nodes[v]["kind"] == "claim"}
-    ids = {i for i in ids if f"claim:{i}" in G}
+    ids = _canonical(G, ids)
     return ids | {c for i in ids for c in counter_claims(G, i)}
 
 
 def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict,
-           through: dict[str, str] | None = None) -> ImpactReport:
-    """Compare claim states; keep claims the records name, claims reached ``through`` a
-    cited synthesis they fall in (claim id -> the syntheses, :func:`claims_through_data`)
-    and claims whose state moved."""
+           through: dict[str, str] | None = None, named: set[str] | None = None) -> ImpactReport:
+    """Compare claim states; keep claims the records name (``named``: their canonical ids,
+    when the records name some by an alias), claims reached ``through`` a cited synthesis
+    they fall in (claim id -> the syntheses, :func:`claims_through_data`) and claims whose
+    state moved."""
     joined = before.add_suffix("_before").join(after.add_suffix("_after"), how="outer")
     counts = ("n_supports", "n_contradicts", "n_qualifies", *DATA_STATE_COLUMNS[:-1])
     for name in counts:
@@ -930,7 +974,8 @@ def impact(before: pd.DataFrame, after: pd.DataFrame, records: dict,
     # a new claim was not contested before it existed: only a contested one is news
     joined["contest_moved"] = moved["contested"].where(~joined["new_claim"],
                                                        joined["contested_after"].astype(bool))
-    named = joined.index.isin(_named_claims(records)) | joined.index.isin(list(through or {}))
+    named = (joined.index.isin(list(_named_claims(records) if named is None else named))
+             | joined.index.isin(list(through or {})))
     keep = (named | joined["balance_moved"] | joined["certainty_moved"] | joined["contest_moved"]
             | joined["data_moved"])
     rows = joined[keep].rename_axis("claim_id").reset_index()
