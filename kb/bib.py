@@ -550,3 +550,121 @@ def format_reference(bibtex: str, backend: str = "text") -> str:
     except (PybtexError, KeyError):
         authors = " and ".join(str(p) for p in entry.persons.get("author", []))
         return f"{authors} ({entry.fields.get('year', 'n.d.')}). {entry.fields.get('title', '[title not verified]')}."
+
+
+# -- RIS and CSL-JSON ----------------------------------------------------------------------
+
+#: BibTeX entry type -> RIS type (TY); anything else is GEN (generic)
+RIS_TYPES = {"article": "JOUR", "book": "BOOK", "booklet": "PAMP", "inbook": "CHAP",
+             "incollection": "CHAP", "inproceedings": "CPAPER", "conference": "CPAPER",
+             "manual": "GEN", "mastersthesis": "THES", "phdthesis": "THES", "thesis": "THES",
+             "techreport": "RPRT", "report": "RPRT", "unpublished": "UNPB", "online": "ELEC",
+             "dataset": "DATA", "misc": "GEN"}
+#: BibTeX entry type -> CSL type; anything else is "document"
+CSL_TYPES = {"article": "article-journal", "book": "book", "booklet": "pamphlet",
+             "inbook": "chapter", "incollection": "chapter", "inproceedings": "paper-conference",
+             "conference": "paper-conference", "manual": "document", "mastersthesis": "thesis",
+             "phdthesis": "thesis", "thesis": "thesis", "techreport": "report", "report": "report",
+             "unpublished": "manuscript", "online": "webpage", "dataset": "dataset",
+             "misc": "document"}
+_PAGE_RANGE = re.compile(r"\s*(?:--|–|-)\s*")
+
+
+def source_names(source: dict) -> tuple[str, list[dict]]:
+    """("author" or "editor", the names of a source) from its stored entry, split as BibTeX
+    splits them (braces respected): ``Last, First`` -> family and given (``Last, Jr, First``
+    also a suffix); a name without a comma stays whole, as a literal, so that no word is
+    guessed to be the surname; "others" (BibTeX's et al.) is left out: neither RIS nor
+    CSL-JSON has a mark for a shortened list."""
+    fields = _entry_fields(source)
+    role = "author" if fields.get("author") else "editor"
+    people = fields.get(role)
+    if not people:
+        return role, []
+    return role, [_person(name) for name in _names(people) if name.strip() != "others"]
+
+
+def _entry_fields(source: dict) -> dict[str, str]:
+    if not source.get("bibtex"):  # a source is stored with its entry; a bare record has columns only
+        return {"author": latex_text(source["authors"])} if source.get("authors") else {}
+    entry = next(iter(parse_string(source["bibtex"], "bibtex", person_fields=()).entries.values()))
+    return {name.lower(): value for name, value in entry.fields.items()}
+
+
+def _person(name: str) -> dict:
+    parts = [plain_text(p) for p in split_tex_string(name.strip(), ",")]
+    if len(parts) == 1:
+        return {"literal": parts[0]}
+    person = {"family": parts[0], "given": parts[-1]}
+    if len(parts) == 3:
+        person["suffix"] = parts[1]
+    return {k: v for k, v in person.items() if v}
+
+
+def _person_text(person: dict) -> str:
+    """A name as RIS writes it: ``Last, First`` (``Last, First, Jr``), or as written."""
+    if "literal" in person:
+        return person["literal"]
+    return ", ".join(p for p in (person.get("family"), person.get("given"), person.get("suffix")) if p)
+
+
+def _pages(pages) -> tuple[str, str | None]:
+    """(first, last) page of ``107--115``; (``e2021MS002622``, None) for an article number."""
+    first, *rest = _PAGE_RANGE.split(str(pages).strip(), maxsplit=1)
+    return first, (rest[0] if rest else None)
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value).split())
+
+
+def to_ris(sources) -> str:
+    """RIS records of sources (dicts with the ``sources`` columns and the stored ``bibtex``):
+    type, id (the key), authors (or editors, as A2), title, journal (T2), year, volume,
+    issue, first and last page, publisher, DOI, URL and note; what a source lacks is left out."""
+    return "".join(_ris_record(source) for source in sources)
+
+
+def _ris_record(source: dict) -> str:
+    role, names = source_names(source)
+    lines = [("TY", RIS_TYPES.get(str(source.get("entry_type") or "").lower(), "GEN")),
+             ("ID", source["key"])]
+    lines += [("AU" if role == "author" else "A2", _person_text(p)) for p in names]
+    for tag, column in (("TI", "title"), ("T2", "journal"), ("PY", "year"), ("VL", "volume"),
+                        ("IS", "number")):
+        if source.get(column) not in (None, ""):
+            lines.append((tag, int(source[column]) if column == "year" else source[column]))
+    if source.get("pages"):
+        first, last = _pages(source["pages"])
+        lines += [("SP", first)] + ([("EP", last)] if last else [])
+    for tag, column in (("PB", "publisher"), ("DO", "doi"), ("UR", "url"), ("N1", "note")):
+        if source.get(column):
+            lines.append((tag, source[column]))
+    body = "".join(f"{tag}  - {_one_line(value)}\n" for tag, value in lines)
+    return f"{body}ER  - \n\n"
+
+
+def to_csl_json(sources) -> list[dict]:
+    """CSL-JSON items of sources (as :func:`to_ris`): id (the key), type,
+    author or editor ({family, given} or {literal}), title, container-title, issued
+    (date-parts), volume, issue, page (``107-115``), publisher, DOI, URL and note."""
+    return [_csl_item(source) for source in sources]
+
+
+def _csl_item(source: dict) -> dict:
+    role, names = source_names(source)
+    item = {"id": source["key"],
+            "type": CSL_TYPES.get(str(source.get("entry_type") or "").lower(), "document")}
+    if names:
+        item[role] = names
+    for field, column in (("title", "title"), ("container-title", "journal"), ("volume", "volume"),
+                          ("issue", "number"), ("publisher", "publisher"), ("DOI", "doi"),
+                          ("URL", "url"), ("note", "note")):
+        if source.get(column) not in (None, ""):
+            item[field] = _one_line(source[column])
+    if source.get("year") not in (None, ""):
+        item["issued"] = {"date-parts": [[int(source["year"])]]}
+    if source.get("pages"):
+        first, last = _pages(source["pages"])
+        item["page"] = f"{first}-{last}" if last else first
+    return item
