@@ -11,7 +11,7 @@ from importlib import import_module
 
 import streamlit as st
 
-from kb.explorer import db_path, file_version, open_base
+from kb.explorer import db_path, display_table, file_version, open_base
 
 
 @st.cache_data(show_spinner=False, ttl=600, max_entries=256)
@@ -65,3 +65,15 @@ def options(vocabulary: str) -> tuple[list[str], callable]:
     """A vocabulary's names and a format function that shows their labels."""
     names = labels(vocabulary)
     return list(names), lambda name: names.get(name, name)
+
+
+def all_labels() -> dict[str, dict[str, str]]:
+    """Every vocabulary as name -> label (cached as every read)."""
+    return compute(db_path(), "kb.explorer.vocabulary_labels")
+
+
+def table(frame, *, vocabularies=None, links=(), **kwargs):
+    """``st.dataframe`` of a frame as every page shows one: vocabulary terms as labels,
+    missing text as "—", a missing number (or link) as an empty cell (never None or NaN)."""
+    shown = display_table(frame, all_labels(), vocabularies, links)
+    return st.dataframe(shown, **{"hide_index": True, "width": "stretch", "placeholder": "", **kwargs})

@@ -4,7 +4,8 @@ import streamlit as st
 
 from kb import KBError, RecordError, explorer
 from kb.claims.graph import add_and_report
-from pages._common import compute, fetch, options, writing
+from kb.vocab import WARMING_MEDIA
+from pages._common import compute, fetch, options, table, writing
 
 st.title("Add study")
 st.caption("Fill in what the paper states and leave the rest empty (never guess). The record is "
@@ -47,7 +48,8 @@ with st.form("add_study"):
         values |= {"warming_method": choice("warming_method", "Warming method", "warming_methods"),
                    "warming_c": field("warming_c", st.number_input, "Warming (°C)", value=None),
                    "warming_medium": field("warming_medium", st.selectbox, "Warmed medium",
-                                           ["air", "soil", "air_and_soil"], index=None),
+                                           list(WARMING_MEDIA), index=None,
+                                           format_func=lambda m: explorer.label(m, None)),
                    "duration_years": field("duration_years", st.number_input, "Duration (years)",
                                            value=None),
                    "soc_direction": choice("soc_direction", "SOC direction (required)", "directions"),
@@ -93,12 +95,12 @@ if submitted:
             st.info("It is linked to no claim, so no claim's balance or certainty moved.")
         else:
             st.markdown(f"**It touches {len(moved)} claim(s)** (studies for/against, certainty, before → after):")
-            st.dataframe(moved.reindex(columns=explorer.IMPACT_COLUMNS), hide_index=True, width="stretch")
+            table(moved.reindex(columns=explorer.IMPACT_COLUMNS), key="impact")
         scoped = compute(explorer.db_path(), "kb.explorer.scope_claims", study_id=record["id"])
         if not scoped.empty:
             st.markdown(f"**{len(scoped)} claim(s) are scoped to its biome or mechanisms** "
                         "(link it to them when it bears on them):")
-            st.dataframe(scoped, hide_index=True, width="stretch")
+            table(scoped, key="scoped_claims")
 
 st.divider()
 st.subheader("Upload a file")

@@ -4,7 +4,7 @@ its evidence from the literature and its evidence from data side by side."""
 import streamlit as st
 
 from kb import explorer
-from pages._common import compute
+from pages._common import compute, table
 
 st.title("Claims")
 
@@ -19,13 +19,13 @@ st.caption(f"{len(claims)} claims, {int(claims['contested'].sum())} contested (�
            "distinct studies; a study supporting a contradicting claim counts against. Data: the "
            "syntheses a claim cites, by what their data say now; certainty is the best body of "
            "evidence, one level lower when bodies disagree.")
-st.dataframe(shown.assign(contested=shown["contested"].map({True: "⚠ contested", False: ""})),
-             hide_index=True, width="stretch", key="claims_table",
-             column_config={"n_supports": "for", "n_contradicts": "against", "n_qualifies": "qualifying",
-                            "n_data_supports": "data for", "n_data_contradicts": "data against",
-                            "n_data_inconclusive": "data inconclusive",
-                            "n_data_qualifies": "data qualifying",
-                            "text": st.column_config.TextColumn("claim", width="large")})
+table(shown.assign(contested=shown["contested"].map({True: "⚠ contested", False: ""})),
+      key="claims_table",
+      column_config={"n_supports": "for", "n_contradicts": "against", "n_qualifies": "qualifying",
+                     "n_data_supports": "data for", "n_data_contradicts": "data against",
+                     "n_data_inconclusive": "data inconclusive",
+                     "n_data_qualifies": "data qualifying",
+                     "text": st.column_config.TextColumn("claim", width="large")})
 
 st.subheader("One claim")
 claim_id = st.selectbox("Claim", claims["id"].tolist(), key="claim_id")
@@ -41,18 +41,18 @@ cols[4].metric("Certainty", view.grade)
 for reason in view.contested:
     st.warning("Contested: " + explorer.plain(reason))
 st.markdown("**Why this certainty**")
-st.dataframe(view.reasons, hide_index=True, width="stretch")
+table(view.reasons, key="claim_reasons")
 st.markdown("**Evidence graph**")
 st.graphviz_chart(view.dot, width="stretch")
 literature, data = st.columns(2)
 with literature:
     st.markdown(f"**Evidence from the literature** — certainty {explorer.plain(view.literature_grade)}")
-    st.dataframe(view.evidence, hide_index=True, width="stretch")
+    table(view.evidence, key="claim_evidence")
 with data:
     st.markdown("**Evidence from data** — cited syntheses, run on the data now")
     if view.data is None or view.data.empty:
         st.caption("No synthesis of the data is cited for this claim.")
     else:
-        st.dataframe(view.data, hide_index=True, width="stretch", key="claim_data",
-                     column_config={"data_relation": "the data say", "result": "result now",
-                                    "note": st.column_config.TextColumn("why linked", width="large")})
+        table(view.data, key="claim_data",
+              column_config={"data_relation": "the data say", "result": "result now",
+                             "note": st.column_config.TextColumn("why linked", width="large")})

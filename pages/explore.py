@@ -4,7 +4,7 @@ import streamlit as st
 
 from kb import KBError, explorer
 from kb.explorer import charts
-from pages._common import compute, fetch, options
+from pages._common import all_labels, compute, fetch, options
 
 WARMING, YEARS, DEPTHS, DURATIONS = (0.0, 10.0), (1960, 2030), (0, 300), (0.0, 30.0)
 
@@ -89,9 +89,10 @@ if any(notes):
 st.subheader("Studies")
 if n_studies > SHOWN:
     st.caption(f"Showing the first {SHOWN:,} of {n_studies:,}; narrow the filters to see the rest.")
-table = explorer.study_table(studies, fetch("sources"))
+labels = all_labels()
+table = explorer.study_table(studies, fetch("sources"), labels)
 table["study"] = table["study"].map(explorer.study_link)
-st.dataframe(table, hide_index=True, width="stretch", key="studies_table",
+st.dataframe(table, hide_index=True, width="stretch", key="studies_table", placeholder="",
              column_config={"study": st.column_config.LinkColumn(
                                 "study", display_text=r"study\?id=(.*)", help="opens the Study page"),
                             "DOI": st.column_config.LinkColumn("DOI", display_text="doi ↗"),
@@ -102,7 +103,13 @@ if sites.empty:
     st.info("No study in this selection has site coordinates.")
 else:
     if n_located > len(sites):
-        st.caption(f"Mapping the first {len(sites):,} of {n_located:,} located studies.")
+        st.caption(f"Mapping the first {len(sites):,} of {n_located:,} located studies; click a "
+                   "site to open its study.")
     else:
-        st.caption(f"{n_located:,} of the {n_studies:,} studies have site coordinates.")
-    st.altair_chart(charts.site_map(explorer.map_frame(sites)), width="stretch")
+        st.caption(f"{n_located:,} of the {n_studies:,} studies have site coordinates; click a "
+                   "site to open its study.")
+    picked = st.altair_chart(charts.site_map(explorer.map_frame(sites, labels)), width="stretch",
+                             key="site_map", on_select="rerun", selection_mode=charts.SITE_SELECTION)
+    chosen = explorer.chart_selection(picked, charts.SITE_SELECTION)
+    if chosen:
+        st.switch_page("pages/study.py", query_params={"id": chosen[0]["study"]})

@@ -11,6 +11,7 @@ from kb.claims.notes import caption, export_notes, synthesis_notes, table_layout
 from kb.explorer import charts
 from kb.render import table_bytes
 from pages._common import compute, fetch, options
+from pages._common import table as show_table
 
 st.title("Synthesis")
 
@@ -40,7 +41,7 @@ except evidence.EvidenceError as exc:
     st.stop()
 
 st.subheader(f"{show_response(response)} by {', '.join(by)}")
-st.dataframe(table, hide_index=True, width="stretch", key="synthesis_table", column_config={
+show_table(table, key="synthesis_table", column_config={  # labels; a gap is "—" or empty
     **{c: st.column_config.NumberColumn(format="%+.3f") for c in
        ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")},
     **{c: st.column_config.NumberColumn(format="%+.1f %%") for c in

@@ -3,12 +3,14 @@ flow with good and bad input, filters that change the pooled effect, markup show
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
 from app_examples import example_records
@@ -238,14 +240,44 @@ def test_study_page_shows_effects_with_variance_notes(app_db):
     assert effects.loc[0, "percent"] == pytest.approx(100 * math.expm1(effects.loc[0, "yi"]))
 
 
+def found_ids(at: AppTest) -> list[str]:
+    """The study ids the Study page's picker offers (it shows ``id · Author (year) · site``)."""
+    return [option.split(" · ")[0] for option in at.selectbox(key="study_id").options]
+
+
 def test_study_page_finds_and_links(app_db):
     at = run("study")
     at.text_input(key="study_find").input("EXAMPLE201").run()
-    assert at.selectbox(key="study_id").options == [f"example{y}-a" for y in range(2010, 2020)]
+    assert found_ids(at) == [f"example{y}-a" for y in range(2010, 2020)]
     at.text_input(key="study_find").input("no such study").run()
     assert at.info and not at.selectbox
     table = run("explore").dataframe[0].value
     assert "study?id=crowther2016" in set(table["study"])
+
+
+# search text -> studies it must find (on the shipped base; every word in some field, any case)
+STUDY_SEARCHES = [
+    ("Rustad", "author", {"srdb1384-1"}),
+    ("melillo HARVARD", "author and site", {"srdb886-1"}),
+    ("10.1038/nature20150", "DOI", {"crowther2016"}),
+    ("https://doi.org/10.1038/nature20150", "DOI link", {"crowther2016"}),
+    ("Quantifying global soil carbon losses", "title", {"crowther2016"}),
+    ("Terracosm", "site", {"cosore-d20200229_phillips"}),
+]
+
+
+@pytest.mark.parametrize("text,what,expected", STUDY_SEARCHES, ids=[s[1] for s in STUDY_SEARCHES])
+def test_study_page_finds_a_study_by_author_title_doi_or_site(seeded_file, monkeypatch, text, what,
+                                                                expected):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    at = run("study")
+    at.text_input(key="study_find").input(text).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert expected <= set(found_ids(at)), (what, found_ids(at))
+    with KnowledgeBase(seeded_file) as kb:  # nothing found that lacks a word of the search
+        for row in kb.find_studies(text).to_dict(orient="records"):
+            source = " ".join(str(v) for v in row.values() if isinstance(v, str)).lower()
+            assert all(word in source for word in text.lower().removeprefix("https://doi.org/").split())
 
 
 def test_study_page_opens_the_linked_study(app_db):
@@ -259,9 +291,25 @@ def test_study_page_opens_the_linked_study(app_db):
 def test_study_page_lists_claims_and_doi(app_db):
     at = run("study")
     at.selectbox(key="study_id").select("crowther2016").run()
-    assert at.get("link_button")[0].proto.url == "https://doi.org/10.1038/nature20150"
+    assert any("(https://doi.org/10.1038/nature20150)" in m.value for m in at.markdown)  # a DOI link
     claims = at.dataframe[-1].value
     assert {"claim_id", "relation", "text"} <= set(claims.columns) and len(claims) > 0
+    assert set(claims["relation"]) <= {"Supports", "Contradicts", "Qualifies"}  # labels, not ids
+
+
+@pytest.mark.parametrize("method,shown_as", [("open_top_chamber", "Open-top chamber"),
+                                              ("not_reported", "Not reported")])
+def test_study_page_shows_labels_not_vocabulary_ids(seeded_file, monkeypatch, method, shown_as):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    with KnowledgeBase(seeded_file) as kb:
+        study = next(s for s in kb.studies().to_dict(orient="records") if s["warming_method"] == method)
+        labels = explorer.vocabulary_labels(kb)
+    at = run("study")
+    at.selectbox(key="study_id").select(study["id"]).run()
+    facts = dict(zip(*at.dataframe[0].value[["field", "value"]].T.to_numpy(), strict=True))
+    assert facts["Warming method"] == shown_as
+    assert facts["Study type"] == labels["study_types"][study["study_type"]]
+    assert method not in " ".join(facts.values())
 
 
 def fill_form(at: AppTest, **values) -> AppTest:
@@ -366,12 +414,46 @@ def test_upload_refuses_bad_files_and_writes_nothing(app_db, name, data, message
         assert kb.counts() == before
 
 
-def test_bibliography_search_and_bibtex(app_db):
+def test_bibliography_search_and_downloads(app_db):
     at = run("bibliography")
-    assert len(at.download_button) == 1
+    assert [d.proto.label for d in at.download_button] == ["Download BibTeX", "Download RIS",
+                                                           "Download CSL-JSON"]
     at.text_input(key="bib_text").input("Crowther").run()
     shown = [m.value for m in at.markdown]
     assert shown and all("Crowther" in s or "crowther" in s for s in shown)
+    assert not any(d.proto.disabled for d in at.download_button)
+
+
+# search text -> a source it must find and why (journal, year, DOI are not in the title)
+SOURCE_SEARCHES = [("Nature 2016", "crowther2016"), ("Soil Biology and Biochemistry", "abramoff2022"),
+                   ("10.1016/j.soilbio.2021.108466", "abramoff2022"), ("2022 Abramoff", "abramoff2022")]
+
+
+@pytest.mark.parametrize("text,key", SOURCE_SEARCHES)
+def test_bibliography_search_matches_journals_years_and_dois(seeded_file, monkeypatch, text, key):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    at = run("bibliography")
+    at.text_input(key="bib_text").input(text).run()
+    keys = [shown(m).split(" ", 1)[0].strip("*") for m in at.markdown]
+    assert key in keys, keys
+    with KnowledgeBase(seeded_file) as kb:
+        assert keys == list(kb.find_sources(text)["key"])
+        doi = kb.get("sources", key)["doi"]
+    assert any(f"(https://doi.org/{doi})" in m.value for m in at.markdown)  # the DOI as a link
+
+
+def test_bibliography_downloads_hold_what_the_search_shows(seeded_file):
+    import json
+
+    import rispy
+
+    with KnowledgeBase(seeded_file) as kb:
+        found = kb.find_sources("Nature")
+    keys = list(found["key"])
+    assert 1 < len(keys) < 99
+    assert [r["id"] for r in rispy.loads(explorer.ris(found))] == keys
+    assert [item["id"] for item in json.loads(explorer.csl_json(found))] == keys
+    assert re.findall(r"@\w+\{([^,]+),", explorer.bibtex(found)) == keys
 
 
 def test_titles_are_text_not_markup(tmp_path, monkeypatch):
@@ -419,7 +501,7 @@ def test_synthesis_table_plots_and_downloads(app_db):
     at = run("synthesis")
     at.selectbox(key="syn_response").select("soc_stock").run()
     table = at.dataframe[0].value
-    assert "boreal" in set(table["biome"]) and {"k_effects", "estimate", "percent_change", "certainty"} <= set(table.columns)
+    assert "Boreal" in set(table["biome"]) and {"k_effects", "estimate", "percent_change", "certainty"} <= set(table.columns)
     assert [d.proto.label for d in at.download_button][:7] == [
         "Download CSV", "Download Markdown", "Download LaTeX", "Download HTML", "Download XLSX",
         "Report (HTML)", "Report (PDF)"]  # the table's downloads, then the synthesis report
@@ -484,6 +566,62 @@ def test_evidence_map_shows_gaps(app_db):
     assert at.warning[0].value == "Choose two different facets."
 
 
+def chart_spec(at: AppTest, index: int) -> dict:
+    return json.loads(at.get("vega_lite_chart")[index].proto.spec)
+
+
+def chart_rows(at: AppTest, index: int) -> pd.DataFrame:
+    """The one table of data a chart draws (Streamlit sends it as Arrow beside the spec)."""
+    (frame,) = chart_data(at.get("vega_lite_chart")[index])
+    return frame
+
+
+def test_evidence_map_cell_lists_the_studies_it_counts(seeded_file, monkeypatch):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    with KnowledgeBase(seeded_file) as kb:
+        studies = kb.studies()
+    boreal = studies[studies["biome"] == "boreal"]
+    expected = {s for s, m in zip(boreal["id"], boreal["mechanisms"], strict=True) if not m}
+    assert len(expected) > 1  # boreal studies that name no mechanism: the "Not reported" cell
+    at = run("evidence_map")
+    assert at.get("vega_lite_chart")[0].proto.selection_mode == ["cell"]  # a click selects a cell
+    at.session_state["map_cell"] = {"selection": {"cell": [{"biome": "boreal",
+                                                            "mechanism": "not_reported"}]}}
+    at.run()
+    assert not at.exception
+    assert any(f"{len(expected)} studies in Boreal × Not reported" in shown(m) for m in at.markdown)
+    listed = at.dataframe[0].value
+    assert {link.removeprefix("study?id=") for link in listed["study"]} == expected
+    counts = chart_rows(at, 0)
+    cell = counts[(counts["biome"] == "boreal") & (counts["mechanism"] == "not_reported")]
+    assert cell["n_studies"].tolist() == [len(expected)]  # the cell counts what it lists
+    assert {"Boreal", "Not reported"} <= set(counts["row_label"]) | set(counts["column_label"])
+
+
+def test_timeline_years_are_a_continuous_axis(seeded_file, monkeypatch):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    at = run("evidence_map")
+    x = chart_spec(at, 1)["encoding"]["x"]
+    assert x["field"] == "year" and x["type"] == "quantitative"  # gaps between years stay visible
+    years = set(chart_rows(at, 1)["year"])
+    assert max(years) - min(years) + 1 > len(years)  # the shipped base has years without a source
+
+
+def test_site_map_draws_land_offline_and_a_click_opens_the_study(seeded_file, monkeypatch):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    at = run("explore")
+    chart = at.get("vega_lite_chart")[0]
+    spec = json.loads(chart.proto.spec)
+    assert '"url"' not in chart.proto.spec  # every layer's data is in the spec: nothing is fetched
+    land = [d for d in spec["datasets"].values() if d and d[0].get("properties", {}).get("kind") == "land"]
+    assert land and len(land[0][0]["geometry"]["coordinates"]) > 50  # continents and large islands
+    assert chart.proto.selection_mode == ["site"]
+    at.session_state["site_map"] = {"selection": {"site": [{"study": "srdb886-1"}]}}
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Study" and at.selectbox(key="study_id").value == "srdb886-1"
+
+
 def test_a_range_says_what_it_leaves_out_and_can_keep_it(app_db):
     at = run()
     everything = metric(at, "Studies")
@@ -498,3 +636,170 @@ def test_a_range_says_what_it_leaves_out_and_can_keep_it(app_db):
     at.checkbox(key="include_missing").check().run()
     assert metric(at, "Studies") == everything
     assert not any("state no" in c.value for c in at.sidebar.caption)
+
+
+# -- no None, NaN or <NA> on any page --------------------------------------------------------
+
+# a missing value printed by Python or pandas; quoted, as in a record's own text
+# ("Manipulation 'None'", SRDB's word for a control plot), it is data, not a gap
+MISSING_TOKEN = re.compile(r"(?<!')\b(?:None|nan|NaN|NaT)\b(?!')|<NA>")
+
+
+def missing_shown(at: AppTest) -> list[str]:
+    """Every place an AppTest run shows a missing value as None, NaN or <NA>: texts, metrics,
+    pickers, table cells (a missing number must be an empty cell: placeholder ""), and the
+    text fields of chart data (legends and tooltips)."""
+    found = []
+    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "success", "error"):
+        found += [f"{kind}: {e.value}" for e in getattr(at, kind) if MISSING_TOKEN.search(str(e.value))]
+    found += [f"metric {m.label}: {m.value}" for m in at.metric if MISSING_TOKEN.search(f"{m.label} {m.value}")]
+    for picker in [*at.selectbox, *at.multiselect]:
+        found += [f"picker {picker.label}: {o}" for o in picker.options if MISSING_TOKEN.search(str(o))]
+    for table in at.dataframe:
+        config = json.loads(table.proto.columns or "{}")
+        links = {c for c, v in config.items() if v.get("type_config", {}).get("type") == "link"}
+        found += [f"table {c}: {p}" for c, p in table_gaps(table.value, table.proto.placeholder, links)]
+    for chart in at.get("vega_lite_chart"):
+        found += [f"chart data: {p}" for p in chart_gaps(chart)]
+    return found
+
+
+def table_gaps(frame: pd.DataFrame, placeholder: str, links=()) -> list[tuple[str, str]]:
+    """A missing number or link must show as an empty cell, a missing text as "—"."""
+    gaps = []
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) or column in links:
+            if values.isna().any() and placeholder != "":
+                gaps.append((column, "a missing number or link shown without an empty placeholder"))
+            continue
+        gaps += [(column, repr(v)) for v in values
+                 if (not isinstance(v, list | tuple) and pd.isna(v)) or MISSING_TOKEN.search(str(v))]
+    return gaps
+
+
+def chart_gaps(chart) -> list[str]:
+    """Text fields a chart shows (in an encoding: axis, legend, tooltip, text) with a gap or
+    a missing-value word."""
+    shown_fields = set(encoded_fields(json.loads(chart.proto.spec)))
+    gaps = []
+    for frame in chart_data(chart):
+        for column in shown_fields.intersection(frame.columns):
+            values = frame[column]
+            texts = [v for v in values if isinstance(v, str)]
+            if texts and len(texts) < len(values):  # a text field (legend, tooltip) with a gap
+                gaps.append(f"{column}: a missing value among its texts")
+            gaps += [f"{column}: {v}" for v in texts if MISSING_TOKEN.search(v)]
+    return gaps
+
+
+def chart_data(chart) -> list[pd.DataFrame]:
+    """The data of a chart: Streamlit sends Altair's datasets as Arrow beside the spec; data
+    that is not a table (the map's land outlines) stays in the spec."""
+    from streamlit import dataframe_util
+
+    spec = json.loads(chart.proto.spec)
+    frames = [pd.DataFrame(rows) for rows in spec.get("datasets", {}).values()
+              if rows and isinstance(rows[0], dict) and "geometry" not in rows[0]]
+    return frames + [dataframe_util.convert_arrow_bytes_to_pandas_df(d.data.data)
+                     for d in chart.proto.datasets]
+
+
+def encoded_fields(spec) -> list[str]:
+    """Every field a Vega-Lite spec's encodings show (layers and conditions included)."""
+    found = []
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "field" and isinstance(value, str):
+                found.append(value)
+            else:
+                found += encoded_fields(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            found += encoded_fields(value)
+    return found
+
+
+def _claim_with_data(kb) -> str:
+    return kb.synthesis_links()["claim_id"].iloc[0]
+
+
+def _contested_claim(kb) -> str:
+    return explorer.claims_overview(kb).query("contested")["id"].iloc[0]
+
+
+def _first(kb, prefix) -> str:
+    return next(i for i in kb.study_ids() if i.startswith(prefix))
+
+
+# page, what to do there (on the shipped base): every page, and the states that show most
+PAGE_STATES = [
+    ("explore", None),
+    ("study", ("study_id", lambda kb: _first(kb, "srdb"))),
+    ("study", ("study_id", lambda kb: _first(kb, "cosore"))),
+    ("study", ("study_id", lambda kb: "crowther2016")),
+    ("study", ("study_id", lambda kb: "chen2023")),  # a source without a verified title
+    ("claims", ("claim_id", _contested_claim)),
+    ("claims", ("claim_id", _claim_with_data)),
+    ("synthesis", None),
+    ("synthesis", ("by", lambda kb: ["mechanism", "warming_bin"])),
+    ("evidence_map", None),
+    ("evidence_map", ("map_cell", lambda kb: {"selection": {"cell": [{"biome": "global",
+                                                                      "mechanism": "microbial_decomposition"}]}})),
+    ("bibliography", None),
+    ("add_study", None),
+]
+
+
+@pytest.mark.parametrize("page,action", PAGE_STATES,
+                         ids=[f"{p}-{i}" for i, (p, _) in enumerate(PAGE_STATES)])
+def test_no_page_of_the_shipped_base_shows_none_or_nan(seeded_file, monkeypatch, page, action):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    at = run(page)
+    if action is not None:
+        key, value = action
+        with KnowledgeBase(seeded_file) as kb:
+            value = value(kb)
+        if key == "map_cell":  # a click on a cell
+            at.session_state[key] = value
+        elif key == "by":
+            at.multiselect(key=key).set_value(value)
+        else:
+            at.selectbox(key=key).select(value)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert missing_shown(at) == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_of_an_empty_base_shows_none_or_nan(tmp_path, monkeypatch, page):
+    path = tmp_path / "empty.db"
+    KnowledgeBase(path, seed=False).close()
+    monkeypatch.setenv("SOC_KB_DB", str(path))
+    assert missing_shown(run(page)) == []
+
+
+@pytest.mark.parametrize("value,names,shown_as", [
+    ("heating_cable", {"heating_cable": "Heating cable"}, "Heating cable"),
+    ("not_reported", {}, "Not reported"),          # the synthesis' word for a missing facet
+    ("air_and_soil", None, "Air and soil"),         # a term without a vocabulary table
+    ("<1 °C", None, "<1 °C"),                       # a warming bin: already words
+    (["priming", "leaching"], {"priming": "Priming", "leaching": "Leaching"}, "Priming, Leaching"),
+    ([], {}, "—"),
+    (None, {}, "—"),
+    (float("nan"), {}, "—"),
+    (pd.NA, {}, "—"),
+])
+def test_labels_of_vocabulary_terms(value, names, shown_as):
+    assert explorer.label(value, names) == shown_as
+
+
+def test_display_table_keeps_numbers_numeric_and_links_empty():
+    frame = pd.DataFrame({"biome": ["boreal", None], "n": [3, None], "note": [None, "x"],
+                          "sd": [None, None], "DOI": [None, "https://doi.org/10.1/x"]}, dtype=object)
+    shown_frame = explorer.display_table(frame, {"biomes": {"boreal": "Boreal"}}, links=("DOI",))
+    assert shown_frame["biome"].tolist() == ["Boreal", "—"]
+    assert pd.api.types.is_float_dtype(shown_frame["n"]) and shown_frame["n"].isna().tolist() == [False, True]
+    assert shown_frame["note"].tolist() == ["—", "x"]
+    assert shown_frame["sd"].tolist() == ["—", "—"]  # nothing to tell text from numbers: a gap
+    assert shown_frame["DOI"].isna().tolist() == [True, False]  # an empty cell, not a link to "—"

