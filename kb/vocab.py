@@ -149,9 +149,9 @@ RESPONSES = _terms(
 
 DEPTH_CLASSES = _terms(
     ("organic_layer", "Organic layer", "Litter and organic horizons above the mineral soil", ["litter layer", "o horizon", "forest floor"], {"top_cm": None, "bottom_cm": 0.0}),
-    ("topsoil", "Topsoil (0–30 cm)", "Layers within the top 30 cm", ["surface soil", "surface", "near-surface", "topsoil"], {"top_cm": 0.0, "bottom_cm": 30.0}),
-    ("subsoil", "Subsoil (30–100 cm)", "Layers between 30 and 100 cm", ["deep soil", "subsoils", "deep horizons"], {"top_cm": 30.0, "bottom_cm": 100.0}),
-    ("deep_subsoil", "Deep subsoil (> 100 cm)", "Layers below 100 cm", ["below 1 m", "deep subsoil"], {"top_cm": 100.0, "bottom_cm": None}),
+    ("topsoil", "Topsoil", "Layers within the top 30 cm", ["surface soil", "surface", "near-surface", "topsoil"], {"top_cm": 0.0, "bottom_cm": 30.0}),
+    ("subsoil", "Subsoil", "Layers between 30 and 100 cm", ["deep soil", "subsoils", "deep horizons"], {"top_cm": 30.0, "bottom_cm": 100.0}),
+    ("deep_subsoil", "Deep subsoil", "Layers below 100 cm", ["below 1 m", "deep subsoil"], {"top_cm": 100.0, "bottom_cm": None}),
     ("whole_profile", "Whole profile", "A range spanning topsoil and subsoil", ["whole soil", "whole-soil", "whole-profile", "full profile", "profile"], {"top_cm": 0.0, "bottom_cm": None}),
     ("not_reported", "Not reported", "The source does not give a depth", ["unknown", "na", "n/a"], {"top_cm": None, "bottom_cm": None}),
 )

@@ -49,12 +49,13 @@ N_WORKS = 41
 STUDY_KEYS = (
     "id", "source_key", "study_type", "biome", "ecosystem", "site", "country", "lat", "lon",
     "depth_top_cm", "depth_bottom_cm", "depth_class", "warming_method", "warming_c",
-    "warming_medium", "duration_years", "soc_direction", "respiration_direction", "mechanisms",
-    "summary", "evidence_quote", "quote_location", "origin", "curator",
+    "warming_medium", "duration_years", "warming_level_c", "soc_direction",
+    "respiration_direction", "mechanisms", "summary", "evidence_quote", "quote_location",
+    "origin", "curator", "notes",
 )
 CLAIM_KEYS = (
     "id", "text", "section", "scope_biome", "scope_ecosystem", "scope_mechanism",
-    "scope_depth_class", "quote", "origin",
+    "scope_depth_class", "quote", "origin", "aliases",
 )
 LINK_KEYS = ("claim_id", "study_id", "other_claim_id", "relation", "quote", "note")
 STUDY_RELATIONS = {"supports", "contradicts", "qualifies"}
@@ -65,7 +66,7 @@ STUDY_VOCAB = {"study_type": "study_types", "biome": "biomes", "ecosystem": "eco
 CLAIM_VOCAB = {"scope_biome": "biomes", "scope_ecosystem": "ecosystems",
                "scope_mechanism": "mechanisms", "scope_depth_class": "depth_classes"}
 NUMERIC_RANGES = {"lat": (-90, 90), "lon": (-180, 180), "depth_top_cm": (0, 1000),
-                  "depth_bottom_cm": (0, 1000), "warming_c": (0, 15),
+                  "depth_bottom_cm": (0, 1000), "warming_c": (0, 15), "warming_level_c": (0, 10),
                   "duration_years": (0, 200)}
 DEEP = {"whole_profile", "subsoil", "deep_subsoil"}
 
@@ -118,6 +119,13 @@ def links(claims_file) -> list[dict]:
 @pytest.fixture(scope="module")
 def by_id(studies) -> dict[str, dict]:
     return {s["id"]: s for s in studies}
+
+
+@pytest.fixture(scope="module")
+def canonical(claims) -> dict[str, str]:
+    """Every claim id and alias -> the id of the claim it names."""
+    return {c["id"]: c["id"] for c in claims} | {
+        alias: c["id"] for c in claims for alias in c.get("aliases", [])}
 
 
 @pytest.fixture(scope="module")
@@ -335,10 +343,15 @@ def test_claim_and_link_records_are_well_formed(claims, links, by_id):
         for key in ("id", "text", "section", "quote", "origin"):
             assert isinstance(c.get(key), str) and c[key].strip() == c[key], f"{where}: {key}"
         assert c["origin"] == "soc_review", where
+        for alias in c.get("aliases", []):
+            assert re.fullmatch(r"c(A|\d(\.\d)?)-[a-z0-9.-]+", alias), f"{where}: alias {alias!r}"
         for field, vocabulary in CLAIM_VOCAB.items():
             if field in c:
                 assert c[field] in vocab.names(vocabulary), f"{where}: {field}={c[field]!r}"
     known = set(claim_ids)
+    aliases = [a for c in claims for a in c.get("aliases", [])]
+    assert len(aliases) == len(set(aliases)), [a for a, n in Counter(aliases).items() if n > 1]
+    assert not known & set(aliases), f"an alias is also a claim id: {sorted(known & set(aliases))}"
     seen = set()
     for i, link in enumerate(links):
         where = f"claim_links[{i}] ({link.get('claim_id')})"
@@ -426,18 +439,26 @@ def _supported_by(links, study_id: str) -> set[str]:
             if link.get("study_id") == study_id and link["relation"] == "supports"}
 
 
-def test_tension_a_models_under_or_over_estimate_soc_loss(claims, links):
+def _link_quote(links, claim_id: str, study_id: str, relation: str) -> str:
+    found = [link["quote"] for link in links if link["claim_id"] == claim_id
+             and link.get("study_id") == study_id and link["relation"] == relation]
+    assert len(found) == 1, (claim_id, study_id, relation, found)
+    return found[0]
+
+
+def test_tension_a_models_under_or_over_estimate_soc_loss(claims, links, canonical):
     under = _claim_with(claims, "often underestimate the vulnerability of SOC to warming")
-    under7 = _claim_with(claims, "often underestimating SOC vulnerability")
     over = _claim_with(claims, "biased toward excessive carbon loss")
-    pairs = _contradicting(links)
-    assert frozenset((under, over)) in pairs
-    assert frozenset((under7, over)) in pairs
-    # He et al. (2022) is cited on both sides (§3.3 and §5.2)
-    stronger = _claim_with(claims, "SOC feedbacks may be stronger than models currently predict")
-    leaky = _claim_with(claims, "too “leaky,”")
-    assert {stronger, leaky} <= _supported_by(links, "he2022")
-    assert frozenset((stronger, leaky)) in pairs
+    assert frozenset((under, over)) in _contradicting(links)
+    # §7 repeats the Abstract; §3.3 and §5.2 read He et al. (2022) the two opposite ways:
+    # each merged into the side it argues, its old id kept as an alias
+    assert canonical["c7-models-underestimate-vulnerability"] == under
+    assert canonical["c3.3-models-underestimate-turnover-feedback-stronger"] == under
+    assert canonical["c5.2-models-too-leaky-inflate-feedbacks"] == over
+    # He et al. (2022) is cited on both sides, each with the passage that reads it that way
+    assert {under, over} <= _supported_by(links, "he2022")
+    assert "may be stronger than models currently predict" in _link_quote(links, under, "he2022", "supports")
+    assert "too “leaky,”" in _link_quote(links, over, "he2022", "supports")
 
 
 def test_tension_b_warming_and_microbial_cue(claims, links):
@@ -459,10 +480,11 @@ def test_other_tensions_are_recorded(claims, links):
     narrative = _claim_with(claims, "often portrayed as offering large, low-cost mitigation potential")
     doubt = _claim_with(claims, "questioning whether global SOC sequestration can deliver the scale")
     assert frozenset((narrative, doubt)) in pairs
-    capacity = _claim_with(claims, "quantified global stocks and the unrealized")
-    saturation = _claim_with(claims, "not all soils have large remaining capacity")
-    assert any(link["claim_id"] == capacity and link.get("other_claim_id") == saturation
-               and link["relation"] == "qualifies" for link in links)
+    # capacity and its saturation caution are one claim: the work limits its own estimate
+    capacity = _claim_with(claims, "reshaping expectations about SOC storage capacity")
+    text = next(c["text"] for c in claims if c["id"] == capacity)
+    assert "more mineral-associated SOC" in text and "saturation" in text
+    assert "c5.1-maoc-saturation-limits" in next(c for c in claims if c["id"] == capacity)["aliases"]
 
 
 # -- reader questions answered from the seed files ------------------------------------
@@ -518,10 +540,12 @@ def test_values_the_review_does_not_state_are_empty(studies, by_id):
     for s in studies:
         for field in ("site", "country", "lat", "lon", "depth_top_cm", "depth_bottom_cm"):
             assert field not in s, f"study {s['id']}: the review gives no {field}"
-    assert "warming_c" not in by_id["soong2021"] and "warming_c" not in by_id["hickspries2017"]
+    # the review gives no experiment's warming in °C
+    assert not [s["id"] for s in studies if "warming_c" in s]
     assert by_id["soong2021"]["duration_years"] == 5
     assert by_id["chen2023"]["duration_years"] == 20
-    assert by_id["varney2020"]["warming_c"] == 2    # "at 2 °C global warming"
+    # "at 2 °C global warming": a global warming level of a model ensemble, not a treatment
+    assert by_id["varney2020"]["warming_level_c"] == 2
 
 
 # -- the same questions through the library and the CLI -------------------------------
@@ -559,6 +583,7 @@ def test_api_loads_the_whole_seed(kb, studies, claims, links, syntheses_file):
     assert counts["effects"] == _imported("effects")
     assert counts["claims"] == len(claims)
     assert counts["claim_links"] == len(links)
+    assert len(kb.claim_aliases()) == sum(len(c.get("aliases", [])) for c in claims)
 
 
 def test_api_reader_questions(kb, studies):
@@ -611,26 +636,28 @@ def test_syntheses_are_reproducible_queries_of_the_imported_data(syntheses_file)
         assert synthesis["curator"] == "soc-kb seed" and synthesis["id"] in cited, where
 
 
-def test_synthesis_links_quote_the_claim_and_say_why(syntheses_file, claims):
+def test_synthesis_links_quote_the_claim_and_say_why(syntheses_file, claims, canonical):
+    """A link may name a merged claim by its old id (an alias): the note's quoted words must
+    then be in the text of the claim it was merged into."""
     texts = {c["id"]: c["text"] for c in claims}
     ids = {s["id"] for s in syntheses_file["syntheses"]}
     for i, link in enumerate(syntheses_file["synthesis_links"]):
         where = f"synthesis_links[{i}] ({link['claim_id']} <- {link['synthesis_id']})"
-        assert link["claim_id"] in texts and link["synthesis_id"] in ids, where
+        assert link["claim_id"] in canonical and link["synthesis_id"] in ids, where
         quoted = QUOTED.findall(link["note"])
         assert quoted, f"{where}: the note quotes none of the claim's words"
         for words in quoted:
-            assert words in texts[link["claim_id"]], f"{where}: “{words}” is not the claim's text"
+            assert words in texts[canonical[link["claim_id"]]], f"{where}: “{words}” is not the claim's text"
         assert link["relation"] in {"supports", "qualifies"} and link["expects"] == "increase", where
 
 
-def test_respiration_data_are_never_soc_stock_evidence(syntheses_file, claims):
+def test_respiration_data_are_never_soc_stock_evidence(syntheses_file, claims, canonical):
     """A claim that speaks of SOC or of carbon stores is linked to respiration data at most
     as ``qualifies``, and the note says what the data are not evidence on."""
     texts = {c["id"]: c["text"] for c in claims}
     responses = {s["id"]: s["response"] for s in syntheses_file["syntheses"]}
     for link in syntheses_file["synthesis_links"]:
-        text = texts[link["claim_id"]]
+        text = texts[canonical[link["claim_id"]]]
         if responses[link["synthesis_id"]] in RESPIRATION and re.search(r"\bSOC\b|carbon", text):
             assert link["relation"] == "qualifies", link["claim_id"]
             assert "not evidence on" in link["note"], link["claim_id"]
@@ -657,3 +684,144 @@ def test_api_claim_shows_its_evidence_from_data(kb):
                               "decrease" if annual["ci_high"] < 0 else "none")
     assert "#### Evidence from the literature" in report.to_markdown()
     assert "#### Evidence from data" in report.to_markdown()
+
+
+# -- the review's words decide study types, directions and mechanisms (README rules) ---
+
+
+def _sentences(review: str) -> list[str]:
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", review)
+
+
+def _cites(sentence: str, bib, key: str) -> bool:
+    authors, _ = _bib_authors(bib.entries[key])
+    return authors[0] in _fold(sentence)
+
+
+#: study -> (its type, the review's words that state it); None where the review states none
+STUDY_TYPE_WORDS = [
+    ("luo2019", "model", "observation-based and modelling efforts"),
+    ("oldfield2019", "data_synthesis", "Large-scale syntheses show"),
+    ("paustian2016", "data_synthesis", "Large-scale syntheses show"),
+    ("crowther2019", "data_synthesis", "global syntheses of soil biodiversity"),
+    ("schuur2015", "review", "synthesized field, laboratory and modelling evidence"),
+    ("tao2023", "model", "combined laboratory and field data with modelling"),
+    ("schmidt2011", "perspective", "Conceptual models that treat SOC persistence"),
+    ("lu2013", "meta_analysis", "A meta-analysis of experimental warming"),
+    ("wiese2021", "policy_analysis", "reviewed first-round Nationally Determined Contributions"),
+    ("lehmann2015", None, None),
+    ("crowther2016", None, None),
+    ("naipal2018", None, None),
+]
+
+
+@pytest.mark.parametrize("study_id,study_type,words", STUDY_TYPE_WORDS)
+def test_a_study_type_is_the_one_the_review_states(by_id, review, bib, study_id, study_type, words):
+    assert by_id[study_id].get("study_type") == study_type
+    if words is not None:  # the words stand in a sentence that cites the work
+        assert any(words in s and _cites(s, bib, study_id) for s in _sentences(review)), words
+
+
+def test_tao2023_direction_says_why_it_is_not_a_gain(by_id, review):
+    """§4.1's "might enhance, rather than reduce, SOC formation" is a conditional inference,
+    not a measured or projected SOC change: the record keeps not_reported and says why, in
+    the review's own words."""
+    tao = by_id["tao2023"]
+    assert tao["soc_direction"] == "not_reported"
+    quoted = QUOTED.findall(tao["notes"])
+    assert "might enhance, rather than reduce, SOC formation" in quoted
+    for words in quoted:
+        assert words in review, words
+
+
+def test_a_global_warming_level_is_not_a_warming_treatment(kb, kb_path):
+    """varney2020's "2 °C global warming" is a warming level of a model ensemble: a
+    warming-range query over experiments does not list it."""
+    assert kb.study("varney2020")["warming_level_c"] == pytest.approx(2.0)  # stored as given
+    assert kb.study("varney2020")["warming_c"] is None
+    assert "varney2020" not in set(kb.studies(warming=(1.5, 2.5), origin="soc_review")["id"])
+    result = CliRunner().invoke(cli, ["--db", str(kb_path), "query", "--warming", "1.5:2.5",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    listed = {row["id"] for row in json.loads(result.stdout)}
+    assert listed and "varney2020" not in listed  # experiments warmed by 1.5-2.5 °C only
+
+
+#: Every joint citation of the review (a parenthesis citing two or more works, and the one
+#: narrative list in §4.2), with the mechanisms its sentence names by a vocabulary name,
+#: synonym or description. Each cited work carries them all (README "mechanisms"). Benefits
+#: SOC provides (yields, water retention, services) and places (permafrost emissions) name
+#: no mechanism.
+JOINT_MECHANISMS = [
+    ("small percentage changes in SOC stocks can translate into large fluxes of carbon dioxide to or from the atmosphere (Crowther et al., 2016; Paustian et al., 2016)", set()),
+    ("warming can stimulate microbial activity and soil respiration, accelerate decomposition of previously stable carbon, and trigger abrupt emissions from permafrost and peatlands (Schuur et al., 2015; Lu et al., 2013; Hicks Pries et al., 2017)", {"microbial_decomposition"}),
+    ("increased plant productivity, altered root dynamics and improved soil management may enhance SOC sequestration in some regions (Lal, 2020; Oldfield et al., 2019)", {"plant_inputs", "land_management"}),
+    ("this uncertainty is a major source of spread in climate projections (Bradford et al., 2016; Todd-Brown et al., 2014)", set()),
+    ("degrees of association with minerals and pore networks, and residence times that emerge from interactions among climate, biota and soil structure (Schmidt et al., 2011; Lehmann & Kleber, 2015)", {"mineral_protection", "aggregation", "turnover_time"}),
+    ("enhance water retention and nutrient cycling, linking SOC to food security and adaptation potential (Oldfield et al., 2019; Paustian et al., 2016)", set()),
+    ("reconstructions of heterotrophic respiration and turnover (He et al., 2022; Tang et al., 2020)", {"microbial_decomposition", "turnover_time"}),
+    ("stimulation of soil respiration and heterotrophic respiration across biomes (Lu et al., 2013; Tang et al., 2020)", {"microbial_decomposition"}),
+    ("particularly where mineral protection or aggregation are weakened (Hicks Pries et al., 2017; Soong et al., 2021; Ofiti et al., 2021; Chen et al., 2023)", {"mineral_protection", "aggregation"}),
+    ("reinforcing atmospheric warming (Crowther et al., 2016; He et al., 2022)", set()),
+    ("Increased plant productivity and deeper rooting can supply more carbon to soils, especially in systems that were previously nutrient or water limited; improved aggregation and organo-mineral associations can then stabilise a fraction of this input (Lal, 2020; Oldfield et al., 2019)", {"plant_inputs", "nutrient_limitation", "soil_moisture", "aggregation", "mineral_protection"}),
+    ("warming increases microbial maintenance costs or substrate limitation, lowering CUE and amplifying CO₂ losses; in others, enhanced root inputs and nutrient cycling partly offset decomposition (Lu et al., 2013; Hicks Pries et al., 2017; Ofiti et al., 2021)", {"substrate_limitation", "carbon_use_efficiency", "plant_inputs", "nutrient_limitation", "microbial_decomposition"}),
+    ("apparent SOC turnover times vary by orders of magnitude across climate zones, textures and land uses, with much of the global SOC stock characterised by relatively slow cycling (Schmidt et al., 2011; Paustian et al., 2016; He et al., 2022)", {"turnover_time"}),
+    ("rising soil respiration and heterotrophic respiration have already occurred over recent decades (Jian et al., 2021; Bond-Lamberty et al., 2018)", {"microbial_decomposition"}),
+    ("demonstrating significant losses from subsoils and altered SOC composition down to nearly one metre depth (Hicks Pries et al., 2017; Soong et al., 2021; Ofiti et al., 2021)", set()),
+    ("subsoil SOC turnover times are dominantly controlled by soil properties such as mineralogy and texture rather than climate alone, and that deep SOC can be as sensitive to perturbation as topsoil when protective mechanisms are disrupted (Luo et al., 2019; He et al., 2022)", {"turnover_time", "mineral_protection"}),
+    ("high potential for sequestration under improved management, implying scope for locally negative feedbacks if policies and practices are aligned (Oldfield et al., 2019; Lal, 2020; Moinet et al., 2023)", {"land_management"}),
+    ("At the microscale, physical protection, mineral associations and microbial traits determine the fate of individual carbon molecules (Schmidt et al., 2011; Lehmann & Kleber, 2015)", {"aggregation", "mineral_protection"}),
+    ("vegetation type, management, hydrology and disturbance regimes shape SOC inputs and protection mechanisms, yielding contrasting feedback strengths among croplands, grasslands, forests and peatlands (Paustian et al., 2016; Luo et al., 2019)", {"land_management", "soil_moisture", "disturbance", "plant_inputs"}),
+    ("data-driven estimates of heterotrophic respiration and biodiversity maps reveal coherent patterns that can inform model parameterisation and benchmarking (Crowther et al., 2016; Crowther et al., 2019; Jian et al., 2021; He et al., 2022)", {"microbial_decomposition", "microbial_community"}),
+    ("Conceptual models that treat SOC persistence as an ecosystem property, conditioned by the interaction of soil properties, biota and climate, are increasingly being translated into model architectures and benchmarking frameworks (Schmidt et al., 2011; Tao et al., 2023)", {"permanence"}),
+    ("including productivity, water regulation and biodiversity support – alongside climate mitigation can help avoid maladaptive interventions and guide more balanced strategies for managing SOC feedbacks (Lal, 2020; Moinet et al., 2023)", set()),
+    ("its inclusion in Earth system models tends to increase projected warming for a given emissions pathway (Schuur et al., 2015; Todd-Brown et al., 2014)", set()),
+    ("warming increases evapotranspiration and reduces soil moisture, which can suppress microbial activity and partially offset temperature-driven increases in decomposition (Lu et al., 2013; Tang et al., 2020)", {"soil_moisture", "microbial_decomposition"}),
+    ("Nitrogen or phosphorus limitation can constrain plant responses to elevated carbon dioxide and warming, limiting increases in carbon inputs to soils (Paustian et al., 2016; Lal, 2020)", {"nutrient_limitation", "plant_inputs"}),
+    ("in the magnitude and even sign of projected SOC changes under warming (Todd-Brown et al., 2014; Wei et al., 2022)", set()),
+    ("reveals systematic discrepancies between observed soil CO₂ efflux and modelled heterotrophic respiration across biomes (Tang et al., 2020; Jian et al., 2021)", {"microbial_decomposition"}),
+    ("When such empirically derived sensitivities are combined with constraints on present-day turnover, the net effect can be a narrowing of uncertainty around SOC–climate feedbacks, while still pointing to the potential for substantial soil carbon loss under strong warming (Nissan et al., 2023; Ren et al., 2024)", {"temperature_sensitivity", "turnover_time"}),
+    ("Emergent-constraint studies (Xu et al., 2020; Varney et al., 2020; Ren et al., 2024), process-explicit SOC models (Abramoff et al., 2022; Dangal et al., 2022), and uncertainty-focused analyses (Bradford et al., 2016; Bian & Xia, 2023)", set()),
+    ("often portrayed as offering large, low-cost mitigation potential through enhanced carbon sequestration (Paustian et al., 2016; Bossio et al., 2020)", set()),
+    ("Hicks Pries et al. (2017), Soong et al. (2021) and Ofiti et al. (2021) collectively show that warming can mobilize carbon from deep horizons, particularly by stimulating decomposition of plant-derived compounds and altering root distributions", {"microbial_decomposition", "plant_inputs"}),
+]
+
+
+@pytest.mark.parametrize("words,mechanisms", JOINT_MECHANISMS, ids=lambda v: str(v)[:40])
+def test_a_joint_citation_gives_every_cited_work_its_mechanisms(review, cited, by_id, words, mechanisms):
+    assert words in review, "not verbatim review text"
+    works = {cited[c] for c in citations(words)}
+    assert len(works) >= 2
+    assert mechanisms <= set(vocab.names("mechanisms"))
+    for work in sorted(works):
+        missing = mechanisms - set(by_id[work].get("mechanisms", []))
+        assert not missing, f"{work} lacks {sorted(missing)} of the joint citation"
+
+
+def test_every_joint_citation_is_listed(review):
+    """Every parenthesis that cites two or more works lies in a JOINT_MECHANISMS entry, so
+    no joint citation is applied one way here and another way there."""
+    fragments = [words for words, _ in JOINT_MECHANISMS]
+    joint = [m.group(0) for m in _PARENS.finditer(review)
+             if ";" in m.group(1) and _YEAR.search(m.group(1))]
+    assert len(joint) >= 30  # the review has 32; the extractor must not come back empty
+    assert not [j for j in joint if not any(j in f for f in fragments)]
+
+
+def test_no_quote_comes_from_the_limitations_paragraphs(review, studies, claims, links):
+    """The §7 limitations paragraphs are about the review, not the evidence: no claim, link
+    or study quotes them (README "Claims and links")."""
+    start = review.index("This review is constrained by several limitations.")
+    limitations = review[start:]
+    quotes = ([s["evidence_quote"] for s in studies] + [c["quote"] for c in claims]
+              + [link["quote"] for link in links])
+    assert not [q[:60] for q in quotes if q in limitations]
+
+
+def test_depth_class_labels_give_no_centimetres():
+    """The review gives depths only as words ("surface", "subsoils", "whole-profile"); a
+    label shows no centimetres. The bounds stay as extras: the depth filter's convention."""
+    for term in vocab.DEPTH_CLASSES:
+        assert not re.search(r"\d|cm\b", term.label), term.label
+    bounds = {t.name: (t.extra.get("top_cm"), t.extra.get("bottom_cm")) for t in vocab.DEPTH_CLASSES}
+    assert bounds["topsoil"] == (0.0, 30.0) and bounds["subsoil"] == (30.0, 100.0)
