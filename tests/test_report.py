@@ -180,3 +180,12 @@ def test_bad_input_is_one_line_and_writes_nothing(seeded_copy, tmp_path, args, m
 def test_file_names_say_what_the_report_holds():
     assert report_file_name(RESPONSE, ["biome", "warming_bin"], "multilevel", "pdf") == \
         "report-soil_respiration-by-biome-warming_bin-multilevel.pdf"
+
+
+def test_two_copies_of_the_shipped_base_have_one_fingerprint(seeded_file, tmp_path):
+    # the same data, written at another moment: when a row was added is not what it says
+    with KnowledgeBase(seeded_file) as kb:
+        shipped = graph.synthesis_rows(kb, response=RESPONSE)
+    with KnowledgeBase(tmp_path / "fresh.db") as kb:
+        fresh = graph.synthesis_rows(kb, response=RESPONSE)
+    assert fingerprint(shipped) == fingerprint(fresh)

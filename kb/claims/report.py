@@ -64,6 +64,9 @@ TESTS = {"z": "z test (Wald-type 95 % CI from the normal distribution)",
          "knha": "Knapp–Hartung t test (95 % CI from the t distribution)"}
 SOFTWARE = ("soc-kb", "numpy", "scipy", "pandas", "matplotlib", "pybtex")
 FINGERPRINT_CHARS = 16  # of the SHA-256 hex digest: ample to tell two bases apart
+#: columns left out of the fingerprint: when a row was written, not what it says (two copies
+#: of the shipped base made a second apart hold the same data)
+UNPRINTED = ("added_at",)
 
 
 @dataclass(frozen=True)
@@ -202,9 +205,10 @@ def build_report(store, response: str, by, *, model: str = "multilevel", method:
 
 def fingerprint(rows: pd.DataFrame, references=(), query: ReportQuery | None = None) -> str:
     """SHA-256 (first 16 hex digits) over the schema version, the query and a canonical
-    dump of the rows and references the report used: every column, sorted by name, and
-    every value as JSON (floats as their exact repr). Equal data give equal fingerprints."""
-    frame = rows.reindex(sorted(rows.columns), axis=1)
+    dump of the rows and references the report used: every column (but
+    :data:`UNPRINTED`), sorted by name, and every value as JSON (floats as their exact
+    repr). Equal data give equal fingerprints."""
+    frame = rows.reindex(sorted(set(rows.columns) - set(UNPRINTED)), axis=1)
     digest = hashlib.sha256(f"schema {schema.schema_version()}\n".encode())
     if query is not None:
         digest.update(json.dumps(query.to_dict(), sort_keys=True).encode("utf-8"))
