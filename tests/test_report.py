@@ -189,3 +189,13 @@ def test_two_copies_of_the_shipped_base_have_one_fingerprint(seeded_file, tmp_pa
     with KnowledgeBase(tmp_path / "fresh.db") as kb:
         fresh = graph.synthesis_rows(kb, response=RESPONSE)
     assert fingerprint(shipped) == fingerprint(fresh)
+
+
+def test_the_methods_of_a_votes_only_synthesis_claim_no_fit(full):
+    _, rows = full
+    rows = rows.assign(vi=float("nan"))  # no variance anywhere: every group votes only
+    table = synthesize(rows, ["biome"])
+    assert (table["k_effects"] == 0).all()
+    text = methods_paragraph(rows, table, ["biome"], "multilevel", "REML", None, "SOC stock")
+    assert "the multilevel model was not fitted" in text and "equivalent to" not in text
+    assert "warming on SOC stock" in text

@@ -188,7 +188,7 @@ def build_report(store, response: str, by, *, model: str = "multilevel", method:
     shown = table[[*by, *TABLE_COLUMNS]]
     options = table_layout(shown, labels, export_notes(rows, table, list(by), model, method, test),
                            title)
-    references, unsourced = _references(store, rows)
+    references = _references(store, rows)
     sensitivity = _sensitivity(store, query, labels)
     figs, problems = _figures(rows, by, model, method, response_label)
     return SynthesisReport(
@@ -200,7 +200,7 @@ def build_report(store, response: str, by, *, model: str = "multilevel", method:
         study_ids=tuple(sorted(_study_ids(rows))),
         fingerprint=fingerprint(rows, references, query), schema_version=schema.schema_version(),
         versions=software_versions(), figures=figs,
-        problems=tuple(problems + sensitivity[3] + unsourced))
+        problems=tuple(problems + sensitivity[3]))
 
 
 def fingerprint(rows: pd.DataFrame, references=(), query: ReportQuery | None = None) -> str:
@@ -236,7 +236,7 @@ def _study_ids(rows: pd.DataFrame) -> set[str]:
     return {str(s) for s in rows["study_id"].dropna()}
 
 
-def _references(store, rows: pd.DataFrame) -> tuple[tuple[Reference, ...], list]:
+def _references(store, rows: pd.DataFrame) -> tuple[Reference, ...]:
     """Every source behind the rows, formatted, with its studies; the studies without a
     source record as one last entry."""
     studies = rows.assign(source_key=rows["source_key"].where(rows["source_key"].notna(), None))
@@ -245,12 +245,9 @@ def _references(store, rows: pd.DataFrame) -> tuple[tuple[Reference, ...], list]
            for key, ids in keyed]
     out.sort(key=lambda r: (r.text.casefold(), r.key))
     loose = sorted(map(str, set(studies.loc[studies["source_key"].isna(), "study_id"].dropna())))
-    problems = []
     if loose:
         out.append(Reference(None, "Studies without a source record", tuple(loose)))
-        problems.append(("references", f"{len(loose)} stud{'y has' if len(loose) == 1 else 'ies have'}"
-                                       " no source record; listed by id at the end"))
-    return tuple(out), problems
+    return tuple(out)
 
 
 def _certainty(table: pd.DataFrame, by, labels: dict) -> tuple:
@@ -317,13 +314,14 @@ def methods_paragraph(rows: pd.DataFrame, table: pd.DataFrame, by, model: str, m
     groups = " and ".join(HEADERS.get(f, f).lower() for f in by)
     votes_only = len(_study_ids(rows)) - len(set(sites.dropna().astype(str)))
     parts = [
-        f"We synthesised the effect of warming on {response_label.lower()} as the log response "
+        f"We synthesised the effect of warming on {_in_sentence(response_label)} as the log response "
         f"ratio (lnRR, warmed vs control) by {groups}. {int(pooled.sum())} effects from "
         f"{sites.nunique()} sites in {sources.nunique()} sources had a sampling variance and were "
         f"pooled; {votes_only} further stud{'y' if votes_only == 1 else 'ies'} without a "
         "usable variance (an lnRR without one, or only a stated direction) count in the vote "
         "columns only (one vote per study, two-sided sign test).",
-        _model_sentences(model, method, test),
+        _model_sentences(model, method, test) if pooled.any() else
+        f"No group had a poolable effect, so the {model} model was not fitted.",
         _group_kinds(table),
         _variance_sentence(rows[pooled]),
         "Certainty was graded per group with GRADE adapted to this field ("
@@ -336,6 +334,11 @@ def methods_paragraph(rows: pd.DataFrame, table: pd.DataFrame, by, model: str, m
                                      software_versions().items()) + ".",
     ]
     return " ".join(p for p in parts if p)
+
+
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "soil respiration (annual)", but "SOC stock" as it is."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
 def _model_sentences(model: str, method: str, test: str) -> str:
