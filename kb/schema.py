@@ -9,6 +9,7 @@ value even when a write bypasses the Python layer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -175,11 +176,30 @@ def _create_vocabularies(db: Database) -> None:
         columns = {"name": str, "label": str, "description": str, "synonyms": str,
                    "position": int} | {key: _extra_type(terms, key) for key in extras}
         db[table].create(columns, pk="name", not_null={"label"})
-        db[table].insert_all(
-            {"name": t.name, "label": t.label, "description": t.description,
+        db[table].insert_all(_vocabulary_rows(terms))
+
+
+def _vocabulary_rows(terms) -> list[dict]:
+    extras = sorted({key for term in terms for key in term.extra})
+    return [{"name": t.name, "label": t.label, "description": t.description,
              "synonyms": json.dumps(list(t.synonyms), ensure_ascii=False), "position": i,
-             **{key: t.extra.get(key) for key in extras}}
-            for i, t in enumerate(terms))
+             **{key: t.extra.get(key) for key in extras}} for i, t in enumerate(terms)]
+
+
+def vocabulary_digest() -> str:
+    """A fingerprint of the vocabularies this code knows: a base whose stored fingerprint
+    differs gets their new terms, labels and descriptions when it is next opened."""
+    data = {table: _vocabulary_rows(terms) for table, terms in VOCABULARIES.items()}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def sync_vocabularies(db: Database) -> None:
+    """Add the vocabularies' new terms and bring labels, descriptions and synonyms up to
+    date (terms are never removed: stored records may use them); record the fingerprint."""
+    for table, terms in VOCABULARIES.items():
+        db[table].upsert_all(_vocabulary_rows(terms), pk="name", alter=True)
+    db.execute("INSERT INTO soc_kb_meta (key, value) VALUES ('vocabulary_digest', ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [vocabulary_digest()])
 
 
 def _extra_type(terms, key):
@@ -270,6 +290,12 @@ def m004_claim_aliases(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m005_meta(db: Database) -> None:
+    """A key-value table for facts about the base itself (the vocabularies' fingerprint)."""
+    db.execute('CREATE TABLE "soc_kb_meta" ("key" TEXT PRIMARY KEY, "value" TEXT)')
+
+
 def index_new_rows(db: Database, table: str, after_rowid: int) -> None:
     """Add rows inserted after ``after_rowid`` to the table's full-text index."""
     if table not in FTS_COLUMNS:
@@ -280,8 +306,11 @@ def index_new_rows(db: Database, table: str, after_rowid: int) -> None:
 
 
 def apply(db: Database) -> None:
-    """Bring a database to the current schema (idempotent)."""
+    """Bring a database to the current schema and vocabularies (idempotent)."""
     migrations.apply(db)
+    stored = db.execute("SELECT value FROM soc_kb_meta WHERE key = 'vocabulary_digest'").fetchone()
+    if stored is None or stored[0] != vocabulary_digest():
+        sync_vocabularies(db)
     db.execute(f"PRAGMA user_version = {schema_version()}")
 
 
@@ -315,7 +344,7 @@ def inspect_file(path: str) -> FileState:
     if head != SQLITE_HEADER:
         raise StoreError(f"{path}: not a SQLite database (it starts with {head[:8]!r}); "
                          "give the path of a soc-kb knowledge base or of a new file")
-    tables, applied, version = _read_schema(path)
+    tables, applied, version, digest = _read_schema(path)
     if not tables:
         return FileState(empty=True, pending=True)
     if "_sqlite_migrations" not in tables or not applied:
@@ -328,11 +357,12 @@ def inspect_file(path: str) -> FileState:
         raise StoreError(f"{path}: written by a newer soc-kb (schema version {version}, migration "
                          f"'{(unknown or [applied[-1]])[0]}'); this soc-kb reads schema version "
                          f"{schema_version()} — upgrade soc-kb to open it")
-    return FileState(empty=False, pending=set(known) != set(applied))
+    return FileState(empty=False, pending=set(known) != set(applied) or digest != vocabulary_digest())
 
 
-def _read_schema(path: str) -> tuple[set[str], list[str], int]:
-    """Tables, soc-kb migrations applied and user_version, from a read-only connection."""
+def _read_schema(path: str) -> tuple[set[str], list[str], int, str | None]:
+    """Tables, soc-kb migrations applied, user_version and the vocabularies' fingerprint,
+    from a read-only connection."""
     # Without a write-ahead log beside it the file holds everything: read it as immutable,
     # so SQLite does not leave a -wal and -shm beside a file that is not ours.
     immutable = "&immutable=1" if not Path(f"{path}-wal").exists() else ""
@@ -345,11 +375,13 @@ def _read_schema(path: str) -> tuple[set[str], list[str], int]:
                 "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid",
                 [migrations.name])] if "_sqlite_migrations" in tables else []
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            digest = conn.execute("SELECT value FROM soc_kb_meta WHERE key = 'vocabulary_digest'"
+                                  ).fetchone() if "soc_kb_meta" in tables else None
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StoreError(storage_problem(path, exc)) from None
-    return tables, applied, version
+    return tables, applied, version, digest[0] if digest else None
 
 
 #: SQLite's words -> what they mean for a soc-kb user and what to do

@@ -48,3 +48,23 @@ def test_site_descriptors_are_checked(empty_kb, field, value):
     with pytest.raises(RecordError, match=field):
         empty_kb.add_study({"id": "x", "source_key": "s1", "soc_direction": "decrease", field: value})
     assert empty_kb.counts()["studies"] == 0
+
+
+def test_a_base_with_older_vocabularies_gets_the_new_terms_and_labels(seeded_file, tmp_path):
+    import hashlib
+
+    old = tmp_path / "vocab.db"
+    shutil.copy(seeded_file, old)
+    conn = sqlite3.connect(old)  # as a base written before q10 and the plain depth labels
+    conn.execute("DELETE FROM responses WHERE name = 'q10'")
+    conn.execute("UPDATE depth_classes SET label = 'Subsoil (30–100 cm)' WHERE name = 'subsoil'")
+    conn.execute("UPDATE soc_kb_meta SET value = 'an older vocabulary' WHERE key = 'vocabulary_digest'")
+    conn.commit()
+    conn.close()
+    with KnowledgeBase(old) as kb:
+        assert "q10" in kb.vocabulary_names("responses")
+        assert dict(zip(*kb.vocabulary("depth_classes")[["name", "label"]].T.values))["subsoil"] == "Subsoil"
+    settled = hashlib.sha256(old.read_bytes()).hexdigest()
+    with KnowledgeBase(old) as kb:  # up to date now: opening it again writes nothing
+        kb.studies(limit=1)
+    assert hashlib.sha256(old.read_bytes()).hexdigest() == settled
