@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
+from kb import KnowledgeBase
 from kb.cli import cli
 
 
@@ -189,3 +190,13 @@ def test_large_import_shows_progress(tmp_path):
     done = subprocess.run([sys.executable, "-m", "kb", "--db", str(db), "add", str(records)],
                           capture_output=True, text=True, check=True)
     assert "adding records" in done.stderr and done.stdout == "added 3000 studies\n"
+
+
+def test_update_takes_a_claims_aliases_as_a_list(seeded_copy):
+    claim = "cA-soils-store-more-than-air-and-plants"
+    result = CliRunner().invoke(cli, ["--db", str(seeded_copy), "update", "claim", claim,
+                                      "aliases=c1-soils-2-3x-atmosphere;cA-old-wording"])
+    assert result.exit_code == 0, result.output
+    with KnowledgeBase(seeded_copy) as kb:
+        assert kb.get("claims", "cA-old-wording")["id"] == claim
+        assert kb.get("claims", "c1-soils-2-3x-atmosphere")["id"] == claim

@@ -209,12 +209,14 @@ def update(ctx, table, key, changes):
 
 
 def _field_value(table: str, item: str) -> tuple[str, object]:
-    """``FIELD=VALUE`` -> (field, value): numbers for numeric columns, ``;``-lists for mechanisms."""
+    """``FIELD=VALUE`` -> (field, value): numbers for numeric columns, ``;``-lists for a
+    study's mechanisms and a claim's aliases."""
     from ..schema import COLUMNS
 
     field, sep, text = item.partition("=")
     field, text = field.strip(), text.strip()
-    columns = {**COLUMNS[table], **({"mechanisms": "LIST"} if table == "studies" else {})}
+    lists = {"studies": {"mechanisms": "LIST"}, "claims": {"aliases": "LIST"}}.get(table, {})
+    columns = {**COLUMNS[table], **lists}
     if not sep or field not in columns:
         raise KBError(f"update: {shown(item)} must be FIELD=VALUE with FIELD one of "
                       f"{', '.join(sorted(columns))}")
