@@ -27,9 +27,11 @@ from statistics import NormalDist
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from matplotlib.transforms import blended_transform_factory
@@ -694,32 +696,96 @@ def _diamond(ax, row, i: int) -> None:
 
 
 def _draw_text(fig, place, panel: Panel, spec: dict) -> None:
+    """The column headers and every row's label and text columns, as one :class:`RowText`."""
+    items = [(MARGIN, -1.0, "Study — site", "left", "bold", "normal", FONT)]
     x_right = MARGIN + spec["label_w"] + PLOT_W
-    for header, width in zip(panel.columns, spec["widths"], strict=True):
+    rights = []
+    for (header, column), width in zip(panel.columns, spec["widths"], strict=True):
         x_right += width
-        fig.text(x_right, -0.9, header[0], transform=place, ha="right", va="bottom",
-                 fontsize=FONT, weight="bold")
-    fig.text(MARGIN, -0.9, "Study — site", transform=place, ha="left", va="bottom",
-             fontsize=FONT, weight="bold")
+        rights.append((x_right, column))
+        items.append((x_right, -1.0, header, "right", "bold", "normal", FONT))
+    indent = 0.12 if panel.rows["kind"].eq("header").any() else 0.0
     for i, row in enumerate(panel.rows.to_dict(orient="records")):
-        _row_text(fig, place, panel, spec, i, row)
+        kind = row["kind"]
+        if kind == "blank":
+            continue
+        weight = "bold" if kind in ("header", "pooled") else "normal"
+        style, size = ("italic", FONT - 1) if kind == "note" else ("normal", FONT)
+        items.append((MARGIN + (0.0 if kind == "header" else indent), i, row["label"], "left",
+                      weight, style, size))
+        items += [(x, i, row[column], "right", weight, "normal", FONT)
+                  for x, column in rights if row[column]]
+    fig.add_artist(RowText(place, items))
 
 
-def _row_text(fig, place, panel, spec, i, row) -> None:
-    kind = row["kind"]
-    if kind == "blank":
-        return
-    style = {"header": {"weight": "bold"}, "pooled": {"weight": "bold"},
-             "note": {"style": "italic", "fontsize": FONT - 1}}.get(kind, {})
-    indent = 0.12 if panel.rows["kind"].eq("header").any() and kind not in ("header",) else 0
-    fig.text(MARGIN + indent, i, row["label"], transform=place, ha="left", va="center",
-             **{"fontsize": FONT, **style})
-    x_right = MARGIN + spec["label_w"] + PLOT_W
-    for (_, column), width in zip(panel.columns, spec["widths"], strict=True):
-        x_right += width
-        if row[column]:
-            fig.text(x_right, i, row[column], transform=place, ha="right", va="center",
-                     fontsize=FONT, weight=style.get("weight", "normal"))
+class RowText(Artist):
+    """Many one-line strings, each at (x in inches from the figure's left, y a row of the
+    axes), aligned left or right, drawn straight to the renderer.
+
+    matplotlib's ``Text`` lays out and measures every string with FreeType (about 1 ms a
+    string: seconds for a forest of 1,000 rows); here a right-aligned string's width is the
+    sum of its glyph advances, each read once per font (kerning left out: a fraction of a
+    pixel). Strings are never parsed as mathtext (a site name may hold "$"). ``items`` are
+    (x, y, text, "left" or "right", weight, style, size) tuples; :func:`drawn_texts` reads
+    them back.
+    """
+
+    def __init__(self, place, items):
+        super().__init__()
+        self.place = place
+        self.items = list(items)
+        self.set_zorder(3)
+
+    def draw(self, renderer):
+        if not self.get_visible():
+            return
+        gc = renderer.new_gc()
+        gc.set_foreground("black")
+        height = renderer.get_canvas_width_height()[1]
+        for x, y, text, ha, weight, style, size in self.items:
+            prop = _font(weight, style, size)
+            px, py = self.place.transform((x, y))
+            if ha == "right":
+                px -= renderer.points_to_pixels(_width_points(text, prop))
+            # centre the digits and capitals on the row: baseline about 0.36 em below it
+            py -= renderer.points_to_pixels(0.36 * size)
+            if renderer.flipy():  # as Text.draw: these renderers count y from the top
+                py = height - py
+            renderer.draw_text(gc, px, py, text, prop, 0.0, ismath=False)
+        gc.restore()
+
+
+_FONTS: dict = {}
+_ADVANCES: dict = {}
+
+
+def _font(weight: str, style: str, size: float) -> FontProperties:
+    key = (weight, style, size)
+    if key not in _FONTS:
+        _FONTS[key] = FontProperties(family="sans-serif", weight=weight, style=style, size=size)
+    return _FONTS[key]
+
+
+def _width_points(text: str, prop: FontProperties) -> float:
+    """The string's advance width in points (glyph advances of the font the renderer uses)."""
+    path = findfont(prop)  # the font file in use now (cached by matplotlib)
+    table = _ADVANCES.setdefault((path, prop.get_size_in_points()), {})
+    missing = set(text) - table.keys()
+    if missing:
+        font = get_font(path)
+        font.set_size(prop.get_size_in_points(), 72)
+        for char in missing:  # linearHoriAdvance: the unhinted advance, 16.16 fixed point
+            table[char] = font.load_char(ord(char)).linearHoriAdvance / 65536
+    return sum(table[char] for char in text)
+
+
+def drawn_texts(fig: Figure) -> list[str]:
+    """Every string a figure draws: its ``Text`` artists and its :class:`RowText` rows."""
+    texts = [t.get_text() for t in fig.texts]
+    for artist in fig.get_children():
+        if isinstance(artist, RowText):
+            texts += [item[2] for item in artist.items]
+    return texts
 
 
 def _span(values) -> tuple[float, float]:
@@ -755,13 +821,16 @@ def lnrr_ticks(axis, low: float, high: float, ratio: bool = True) -> None:
 
 def _draw_titles(fig, panel: Panel, spec: dict) -> None:
     width, height = spec["width"], spec["height"]
-    fig.text(MARGIN / width, 1 - MARGIN / height, panel.title, ha="left", va="top",
-             fontsize=FONT + 2, weight="bold")
-    fig.text(MARGIN / width, 1 - (MARGIN + 0.24) / height, panel.subtitle, ha="left", va="top",
-             fontsize=FONT)
+    _words(fig, MARGIN / width, 1 - MARGIN / height, panel.title, FONT + 2, "bold")
+    _words(fig, MARGIN / width, 1 - (MARGIN + 0.24) / height, panel.subtitle, FONT)
     for j, line in enumerate(spec["notes"]):
-        fig.text(MARGIN / width, (spec["bottom"] - 0.62 - 0.15 * j) / height, line, ha="left",
-                 va="top", fontsize=FONT - 1)
+        _words(fig, MARGIN / width, (spec["bottom"] - 0.62 - 0.15 * j) / height, line, FONT - 1)
+
+
+def _words(fig, x, y, text, size, weight="normal") -> None:
+    """A title or footnote line, top-left at (x, y) in figure fractions; never mathtext
+    (titles and notes may quote data with "$" in it)."""
+    fig.text(x, y, text, ha="left", va="top", fontsize=size, weight=weight, parse_math=False)
 
 
 # ---------------------------------------------------------------- funnel
@@ -780,14 +849,11 @@ def _framed(title: str, subtitle: str, notes: list[str], *, left=0.95, right=0.3
     FigureCanvasAgg(fig)
     ax = fig.add_axes((left / width, bottom / height, plot_w / width, plot_h / height))
     at = MARGIN / width
-    fig.text(at, 1 - MARGIN / height, title, ha="left", va="top", fontsize=FONT + 2,
-             weight="bold")
+    _words(fig, at, 1 - MARGIN / height, title, FONT + 2, "bold")
     for j, line in enumerate(sub):
-        fig.text(at, 1 - (MARGIN + 0.3 + 0.17 * j) / height, line, ha="left", va="top",
-                 fontsize=FONT)
+        _words(fig, at, 1 - (MARGIN + 0.3 + 0.17 * j) / height, line, FONT)
     for j, line in enumerate(lines):
-        fig.text(at, (bottom - 0.7 - 0.15 * j) / height, line, ha="left", va="top",
-                 fontsize=FONT - 1)
+        _words(fig, at, (bottom - 0.7 - 0.15 * j) / height, line, FONT - 1)
     return fig, ax
 
 

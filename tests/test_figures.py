@@ -52,7 +52,13 @@ def svg_texts(data: bytes) -> list[str]:
 
 
 def figure_texts(fig) -> list[str]:
-    return [t.get_text() for t in fig.texts]
+    return figures.drawn_texts(fig)
+
+
+def row_positions(fig) -> dict[str, float]:
+    """text -> its row (y in the axes' data units) for the rows a forest-like figure draws."""
+    rows = next(a for a in fig.get_children() if isinstance(a, figures.RowText))
+    return {text: y for _, y, text, *_ in rows.items}
 
 
 def diamonds(fig) -> dict[str, tuple[float, float, float]]:
@@ -193,8 +199,9 @@ def test_order_sorts_rows_as_said(made_up, order, key, descending):
 def test_figure_rows_are_drawn_in_the_panel_order(made_up):
     fig = figures.forest_figure(made_up, order="year", per_site=False)
     labels = _effect_labels(figures.forest_panel(made_up, order="year", per_site=False))
-    drawn = {t.get_text(): t.get_position()[1] for t in fig.texts}
+    drawn = row_positions(fig)
     assert [drawn[label] for label in labels] == sorted(drawn[label] for label in labels)
+    assert len({drawn[label] for label in labels}) == len(labels)  # one row each
 
 
 def test_one_effect_is_a_row_not_a_diamond(made_up):
@@ -297,6 +304,15 @@ def test_exports_from_threads_do_not_interfere(made_up):
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+@pytest.mark.parametrize("fmt", figures.FORMATS)
+def test_labels_are_drawn_as_written_never_as_mathtext(made_up, fmt):
+    odd = made_up.assign(site=["Plot $A$ & $B_2$", *made_up["site"][1:]])
+    fig = figures.forest_figure(odd, title="Costs in $ and $")
+    data = figures.figure_bytes(fig, fmt)  # mathtext would fail on "$B_2$ …" or reshape it
+    if fmt == "svg":
+        assert {"Cole 2011 — Plot $A$ & $B_2$", "Costs in $ and $"} <= set(svg_texts(data))
 
 
 def test_figures_never_load_pyplot():
