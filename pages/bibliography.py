@@ -28,9 +28,7 @@ for col, (name, make, ext, mime) in zip(down, [
 
 SHOWN = 300
 for row in sources.head(SHOWN).itertuples(index=False):
-    doi = explorer.doi_url(row.doi)
-    link = f" [doi:{explorer.plain(row.doi)}]({doi})" if doi else ""
-    st.markdown(f"**{explorer.plain(row.key)}** "
-                + explorer.plain(fetch("citation", key=row.key, backend="text")) + link)
+    citation = fetch("citation", key=row.key, backend="text")
+    st.markdown(f"**{explorer.plain(row.key)}** " + explorer.reference_markdown(citation, row.doi))
 if len(sources) > SHOWN:
     st.caption(f"Showing the first {SHOWN} of {len(sources)}; search to narrow them down.")

@@ -39,9 +39,8 @@ except KBError as exc:
 
 if study.get("source_key"):
     source = fetch("get", table="sources", key=study["source_key"])
-    citation = explorer.plain(fetch("citation", key=study["source_key"], backend="text"))
-    doi = explorer.doi_url(source.get("doi"))
-    st.markdown(citation + (f" [doi:{explorer.plain(source['doi'])}]({doi})" if doi else ""))
+    citation = fetch("citation", key=study["source_key"], backend="text")
+    st.markdown(explorer.reference_markdown(citation, source.get("doi")))
 else:
     st.caption("No source recorded for this study.")
 

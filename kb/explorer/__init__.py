@@ -60,6 +60,7 @@ from .frames import (  # noqa: F401
     plain,
     pool_effects,
     poolable,
+    reference_markdown,
     ris,
     scope_claims,
     short_citation,

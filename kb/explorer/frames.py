@@ -552,6 +552,18 @@ def plain(text) -> str:
     return _AUTOLINKS.sub(WORD_JOINER, escaped)
 
 
+def reference_markdown(citation: str, doi) -> str:
+    """A formatted reference as safe Markdown (:func:`plain`) with its DOI as a doi.org link:
+    the ``doi:...`` the style printed becomes the link, or the link is added at the end."""
+    text = plain(citation)
+    url = doi_url(doi)
+    if url is None:
+        return text
+    shown = plain(f"doi:{doi}")
+    link = f"[{shown}]({url})"
+    return text.replace(shown, link, 1) if shown in text else f"{text} {link}"
+
+
 def scope_claims(kb: KnowledgeBase, study_id: str) -> pd.DataFrame:
     """Claims scoped to a study's biome or one of its mechanisms (not necessarily linked)."""
     study = kb.study(study_id)
