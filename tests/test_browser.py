@@ -262,6 +262,36 @@ def test_no_page_shows_none_or_nan(server, shipped_db, browser, path, title):
         page.close()
 
 
+# (lon, lat) -> what the map must draw there: ocean, Central Africa, the Indian Ocean, Siberia
+MAP_PROBES = [((-140, 5), "sea"), ((25, 5), "land"), ((80, -20), "sea"), ((100, 60), "land")]
+LAND_FILL, SEA_FILL = "#f4f1e8", "#dde9f2"  # charts.site_map's fills
+
+
+def test_the_site_map_draws_land_where_the_land_is(server, browser):
+    """A land polygon wound the wrong way fills the rest of the globe instead: the map is
+    read back at known places. Equal Earth keeps the equator straight and longitude linear
+    along it, so the sphere's outline gives each probe's position (near the equator, and
+    roughly at 60°, where the error is far smaller than Siberia)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        open_page(page, server, "SOC × warming evidence", "[data-testid='stVegaLiteChart']")
+        chart = page.locator("[data-testid='stVegaLiteChart']").first
+        chart.scroll_into_view_if_needed()
+        sphere = chart.locator(".mark-shape path").first.bounding_box()
+        centre_x, centre_y = sphere["x"] + sphere["width"] / 2, sphere["y"] + sphere["height"] / 2
+        for (lon, lat), expected in MAP_PROBES:
+            # Equal Earth: x along a parallel is linear in longitude, shrinking ~9 % at 60°
+            shrink = 1 - 0.09 * (abs(lat) / 60) ** 2
+            x = centre_x + lon / 180 * sphere["width"] / 2 * shrink
+            y = centre_y - lat / 90 * sphere["height"] / 2 * (1.0 if abs(lat) < 30 else 1.1)
+            # the topmost shape there with a fill of its own (the graticule above it has none)
+            fill = page.evaluate("([x, y]) => document.elementsFromPoint(x, y).map(e => e.getAttribute("
+                                 "'fill')).find(f => f && f !== 'transparent' && f !== 'none')", [x, y])
+            assert fill == (LAND_FILL if expected == "land" else SEA_FILL), (lon, lat, fill)
+    finally:
+        page.close()
+
+
 def test_a_click_on_a_site_opens_its_study(server, browser):
     from playwright.sync_api import expect
 

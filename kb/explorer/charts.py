@@ -49,11 +49,14 @@ def land_outlines(min_area_km2: float = MIN_AREA_KM2) -> dict[str, list]:
 
 
 def _clockwise(ring: np.ndarray) -> np.ndarray:
-    """The ring clockwise on a lon/lat plane (negative shoelace area): d3-geo fills the
-    smaller side of a clockwise ring, the rest of the globe for an anticlockwise one."""
+    """The ring as d3-geo (Vega) reads an outer ring: clockwise on a lon/lat plane (negative
+    shoelace area), or d3 fills the rest of the globe instead. A ring through a pole
+    (Antarctica's halves run along the 90° S line from 180° to 0°) is the exception: d3 counts
+    that zero-length edge as half a turn round the pole, so it must run the other way."""
     x, y = ring[:, 0], ring[:, 1]
     area = np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)
-    return ring[::-1] if area > 0 else ring
+    through_pole = bool((np.abs(y) >= 90).any())
+    return ring[::-1] if (area > 0) != through_pole else ring
 
 
 def _geometry(kind: str) -> alt.InlineData:
