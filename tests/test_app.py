@@ -424,6 +424,15 @@ def test_bibliography_search_and_downloads(app_db):
     assert not any(d.proto.disabled for d in at.download_button)
 
 
+@pytest.mark.parametrize("page,key", [("study", "study_find"), ("bibliography", "bib_text")])
+def test_an_overlong_search_is_one_line_error(seeded_file, monkeypatch, page, key):
+    monkeypatch.setenv("SOC_KB_DB", str(seeded_file))
+    at = run(page)
+    at.text_input(key=key).input("soil " * 150).run()  # 750 characters: a pasted document
+    assert not at.exception and len(at.error) == 1 and "\n" not in at.error[0].value
+    assert "at most 500" in shown(at.error[0])
+
+
 # search text -> a source it must find and why (journal, year, DOI are not in the title)
 SOURCE_SEARCHES = [("Nature 2016", "crowther2016"), ("Soil Biology and Biochemistry", "abramoff2022"),
                    ("10.1016/j.soilbio.2021.108466", "abramoff2022"), ("2022 Abramoff", "abramoff2022")]
