@@ -16,7 +16,8 @@ from pages._common import table as show_table
 st.title("Synthesis")
 
 cols = st.columns([2, 1, 1, 1])
-by = cols[0].multiselect("Group by", explorer.GROUPINGS, default=["biome"], key="by")
+by = cols[0].multiselect("Group by", explorer.GROUPINGS, default=["biome"], key="by",
+                         format_func=explorer.facet_title)
 responses, show_response = options("responses")
 default = responses.index(explorer.main_response(fetch("response_counts"), responses))
 response = cols[1].selectbox("Response", responses, index=default, format_func=show_response,
@@ -98,7 +99,7 @@ with st.expander("Sensitivity to the assumptions"):
         except KBError as exc:
             st.error(explorer.plain(str(exc)))
         else:
-            st.dataframe(result.to_frame(), hide_index=True, width="stretch", key="sensitivity_table")
+            show_table(result.to_frame(), key="sensitivity_table")
             fragile = result.groups[result.groups["fragile"]]
             for row in fragile.to_dict(orient="records"):
                 group = " · ".join(str(row[f]) for f in by)
@@ -128,7 +129,7 @@ with st.expander("Moderators (meta-regression)"):
             if fit.kind == "numeric":
                 st.altair_chart(charts.bubble_plot(fit.points(), fit.line(), moderator, fit.unit),
                                 width="stretch")
-            st.dataframe(fit.coefficients.reset_index(), hide_index=True, width="stretch")
+            show_table(fit.coefficients.reset_index(), key="moderator_terms")
 
 st.subheader("One group in detail")
 groups = explorer.group_labels(table, by)

@@ -63,7 +63,8 @@ def test_a_base_with_older_vocabularies_gets_the_new_terms_and_labels(seeded_fil
     conn.close()
     with KnowledgeBase(old) as kb:
         assert "q10" in kb.vocabulary_names("responses")
-        assert dict(zip(*kb.vocabulary("depth_classes")[["name", "label"]].T.values))["subsoil"] == "Subsoil"
+        labels = kb.vocabulary("depth_classes").set_index("name")["label"]
+        assert labels["subsoil"] == "Subsoil"
     settled = hashlib.sha256(old.read_bytes()).hexdigest()
     with KnowledgeBase(old) as kb:  # up to date now: opening it again writes nothing
         kb.studies(limit=1)
