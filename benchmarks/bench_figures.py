@@ -25,11 +25,9 @@ A benchmark, not a test.
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +35,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from kb import figures  # noqa: E402
+from _shared import ASSUMED, interleaved, nested_design  # noqa: E402
 
-ASSUMED = "vi from a reported error read as SE; assumption, not data"
+from kb import figures  # noqa: E402
 
 R_SCRIPT = r"""
 suppressMessages(library(metafor))
@@ -64,34 +62,14 @@ cat(sprintf('{"median": %.4f, "fit": %.4f, "draw": %.4f, "version": "%s", "bytes
 
 def nested_effects(k, seed=20261130):
     """About ``k`` effects in sites in sources, with the columns a forest plot labels from."""
-    rng = np.random.default_rng(seed)
-    n_sources = max(1, k // 10)
-    sites_per = rng.integers(1, 5, n_sources)
-    site_source = np.repeat(np.arange(n_sources), sites_per)
-    effects_per = rng.integers(1, 9, len(site_source))
-    site = np.repeat(np.arange(len(site_source)), effects_per)[:k]
-    source = site_source[site]
-    n_sites = int(site.max()) + 1
-    u = rng.normal(0, 0.2, n_sources)[source] + rng.normal(0, 0.1, n_sites)[site]
-    vi = rng.uniform(0.005, 0.1, len(site))
+    d = nested_design(k, seed)
+    site, source, rng = d["site"], d["source"], d["rng"]
     return pd.DataFrame({
         "id": [f"e{i}" for i in range(len(site))],
         "study_id": [f"s{s}" for s in site], "source_key": [f"p{s}" for s in source],
         "first_author": [f"Author{s}" for s in source], "year": 1990 + source % 35,
-        "site": [f"Site {s}" for s in site],
-        "yi": 0.05 + u + rng.normal(0, np.sqrt(vi + 0.01)), "vi": vi, "measure": "ROM",
+        "site": [f"Site {s}" for s in site], "yi": d["yi"], "vi": d["vi"], "measure": "ROM",
         "variance_note": np.where(rng.random(len(site)) < 0.25, ASSUMED, None)})
-
-
-def interleaved(calls: dict, repeats: int) -> dict:
-    """Median seconds of each call, the calls taking turns within every repeat."""
-    times = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def metafor_median(rows: pd.DataFrame, repeats: int) -> dict | None:

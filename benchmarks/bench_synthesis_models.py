@@ -17,9 +17,7 @@ A benchmark, not a test.
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,45 +25,26 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _shared import ASSUMED, interleaved, nested_design  # noqa: E402
+
 from evidence.synthesis import fit_group, synthesize  # noqa: E402
 
 BIOMES = ["arctic", "boreal", "temperate", "subtropical", "tropical", "mediterranean", "alpine", "arid"]
 KINDS = ["experimental", "observational", "model", "synthesis"]
 MODELS = ("independent", "multilevel", "robust")
-ASSUMED = "vi from a reported error read as SE; assumption, not data"
 
 
 def nested_effects(k, seed=20261130):
     """About ``k`` effects in sites in sources, with the columns synthesis_rows gives."""
-    rng = np.random.default_rng(seed)
-    n_sources = max(1, k // 10)
-    sites_per = rng.integers(1, 5, n_sources)
-    site_source = np.repeat(np.arange(n_sources), sites_per)
-    effects_per = rng.integers(1, 9, len(site_source))
-    site = np.repeat(np.arange(len(site_source)), effects_per)[:k]
-    source = site_source[site]
-    n_sites = int(site.max()) + 1
-    u = rng.normal(0, 0.2, n_sources)[source] + rng.normal(0, 0.1, n_sites)[site]
-    vi = rng.uniform(0.005, 0.1, len(site))
+    d = nested_design(k, seed)
+    site, source, rng, n_sites = d["site"], d["source"], d["rng"], d["n_sites"]
     return pd.DataFrame({
         "study_id": [f"s{s}" for s in site], "source_key": [f"p{s}" for s in source],
         "biome": np.array(BIOMES)[rng.integers(0, len(BIOMES), n_sites)][site],
         "evidence_kind": np.array(KINDS)[rng.integers(0, len(KINDS), n_sites)][site],
-        "yi": 0.05 + u + rng.normal(0, np.sqrt(vi + 0.01)), "vi": vi, "measure": "ROM",
-        "direction": None,
+        "yi": d["yi"], "vi": d["vi"], "measure": "ROM", "direction": None,
         "variance_note": np.where(rng.random(len(site)) < 0.25, ASSUMED, None),
         "quality_flag": np.where(rng.random(len(site)) < 0.1, "confounded: irrigation", None)})
-
-
-def interleaved(calls, repeats):
-    """Median seconds of each named call, the calls interleaved within each repeat."""
-    times = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
