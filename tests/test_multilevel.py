@@ -324,12 +324,13 @@ def test_estimable_levels(counts, expected):
 def test_degenerate_designs_say_why_a_component_is_zero():
     yi, vi, source, site = mv.data("synthetic_one_site")
     res = pool_nested(yi, vi, source, site)
-    assert res.estimable == (True, False, True) and res.sigma2[1] == 0.0
+    # a component fixed (not estimated) is exactly 0 by construction
+    assert res.estimable == (True, False, True) and res.sigma2[1] == 0
     assert res.notes == ("sigma2_site fixed at 0: every source has one site, so the two "
                          "components are confounded and their sum is reported as "
                          "sigma2_source (metafor splits it equally between them).",)
     one = pool_nested(*mv.data("synthetic_one_source"))
-    assert one.estimable[0] is False and one.sigma2[0] == 0.0
+    assert one.estimable[0] is False and one.sigma2[0] == 0  # fixed, as above
     assert one.notes == ("sigma2_source fixed at 0: there is only one source.",)
     single = pool_nested([0.3], [0.01], ["a"], ["x"])
     assert (single.estimate, single.se, single.sigma2) == (0.3, pytest.approx(0.1), (0.0,) * 3)

@@ -160,6 +160,7 @@ def test_xlsx_keeps_numbers_as_numbers_and_has_a_notes_sheet():
     book = load_workbook(io.BytesIO(data))
     table, notes = book["Table"], book["Notes"]
     assert [c.value for c in table[1]][:3] == ["text", "Number (unit)", "count"]
+    # a stored number reads back as the same float (XLSX keeps the shortest repr), so ==
     assert table["B2"].value == 1.5 and table["B2"].number_format == "0.000"
     assert table["C2"].value == 3 and table["B3"].value is None and table["C3"].value is None
     assert table["A3"].value == "esc\\x1b"  # XML refuses control characters: shown as text
