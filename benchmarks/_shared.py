@@ -7,7 +7,10 @@ and a between-site spread, so the nested models have something to estimate.
 from __future__ import annotations
 
 import statistics
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -40,3 +43,26 @@ def interleaved(calls: dict, repeats: int) -> dict:
             call()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def time_r(template: str, data, fit_code: str, repeats: int, timeout: float):
+    """Median seconds R reports for ``fit_code`` on ``data`` (``template`` formatted with
+    ``csv``, ``fit`` and ``repeats``, printing ``MEDIAN s`` or ``ERROR why``), or a short
+    text saying why there is no time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "data.csv"
+        data.to_csv(csv, index=False)
+        script = template.format(csv=csv, fit=fit_code, repeats=repeats)
+        try:
+            out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
+                                 timeout=timeout).stdout
+        except FileNotFoundError:
+            return "no Rscript"
+        except subprocess.TimeoutExpired:
+            return f"stopped after {timeout:g} s"
+    for line in out.splitlines():
+        if line.startswith("MEDIAN"):
+            return float(line.split()[1])
+        if line.startswith("ERROR"):
+            return "error: " + line[6:].strip()[:60]
+    return "no output (is metafor installed?)"

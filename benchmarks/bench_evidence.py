@@ -48,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _shared import time_r as shared_time_r  # noqa: E402
+
 from evidence import meta_regression, pool  # noqa: E402
 from evidence.regression import design_matrix  # noqa: E402
 
@@ -116,23 +118,7 @@ def round_robin(calls, repeats):
 
 def time_metafor(data, fit_code, repeats, timeout):
     """Median ``system.time`` of a metafor fit in seconds, or a string saying why there is none."""
-    with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "data.csv"
-        data.to_csv(csv, index=False)
-        script = R_TEMPLATE.format(csv=csv, fit=fit_code, repeats=repeats)
-        try:
-            out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
-                                 timeout=timeout).stdout
-        except FileNotFoundError:
-            return "no Rscript"
-        except subprocess.TimeoutExpired:
-            return f"stopped after {timeout:g} s"
-    for line in out.splitlines():
-        if line.startswith("MEDIAN"):
-            return float(line.split()[1])
-        if line.startswith("ERROR"):
-            return "error: " + line[6:].strip()[:60]
-    return "no output (is metafor installed?)"
+    return shared_time_r(R_TEMPLATE, data, fit_code, repeats, timeout)
 
 
 # ---------------------------------------------------------------- peers

@@ -24,9 +24,7 @@ TRUE)`` on the same data (one run each after a warm-up, ``--r-timeout`` seconds 
 
 import argparse
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _shared import time_r as shared_time_r  # noqa: E402
+
 from evidence import leave_one_out, pool, pool_multilevel, pool_nested, robust_pool  # noqa: E402
 
 R_TEMPLATE = """
@@ -93,21 +93,7 @@ def interleaved(calls, repeats):
 
 def time_r(data, fit_code, repeats, timeout):
     """Median R ``system.time`` of ``fit_code`` after a warm-up, or why there is none."""
-    with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "data.csv"
-        data.to_csv(csv, index=False)
-        script = R_TEMPLATE.format(csv=csv, fit=fit_code, repeats=repeats)
-        try:
-            out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True,
-                                 timeout=timeout).stdout
-        except subprocess.TimeoutExpired:
-            return f"stopped after {timeout:g} s"
-    for line in out.splitlines():
-        if line.startswith("MEDIAN"):
-            return float(line.split()[1])
-        if line.startswith("ERROR"):
-            return "error: " + line[6:].strip()[:60]
-    return "no output"
+    return shared_time_r(R_TEMPLATE, data, fit_code, repeats, timeout)
 
 
 def ms(seconds):

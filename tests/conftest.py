@@ -53,6 +53,21 @@ def seeded_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def shipped(seeded_file):
+    """The shipped seed opened once per test module, to read."""
+    with KnowledgeBase(seeded_file) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def G(shipped):
+    """The claim–evidence graph of the shipped seed."""
+    from kb.claims import graph
+
+    return graph.build_graph(shipped)
+
+
 @pytest.fixture
 def seeded_copy(seeded_file, tmp_path) -> Path:
     """A private copy of the shipped seed's database file, to write to."""

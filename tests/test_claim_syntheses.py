@@ -35,17 +35,6 @@ QUALIFIED = ("c1-warming-stimulates-losses", "c3.1-warming-raises-respiration-de
 # through its alias c7-warming-drives-net-losses, the §7 claim merged into it)
 
 
-@pytest.fixture(scope="module")
-def shipped(seeded_file):
-    with KnowledgeBase(seeded_file) as store:
-        yield store
-
-
-@pytest.fixture(scope="module")
-def G(shipped):
-    return g.build_graph(shipped)
-
-
 @pytest.fixture
 def kb(seeded_file, tmp_path):
     shutil.copy(seeded_file, tmp_path / "kb.db")

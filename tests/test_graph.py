@@ -22,17 +22,6 @@ TENSIONS = [ESM_TENSION, CUE_TENSION,
             ("c6.1-soils-large-low-cost-mitigation", "c7-sink-role-constrained")]
 
 
-@pytest.fixture(scope="module")
-def shipped(seeded_file):
-    with KnowledgeBase(seeded_file) as store:
-        yield store
-
-
-@pytest.fixture(scope="module")
-def G(shipped):
-    return g.build_graph(shipped)
-
-
 @pytest.fixture
 def kb(seeded_file, tmp_path):
     shutil.copy(seeded_file, tmp_path / "kb.db")
